@@ -1,0 +1,1 @@
+"""Change products grounded in spectral physics."""

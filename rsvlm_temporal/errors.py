@@ -1,0 +1,47 @@
+"""Exceptions raised by rsvlm_temporal.
+
+Every error names what was wrong and what was expected, so a user can act on it.
+All derive from :class:`RsvlmError`, so a CLI can catch one type and print a message
+instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class RsvlmError(Exception):
+    """Base class of every error raised on purpose by this package."""
+
+
+class AOIError(RsvlmError, ValueError):
+    """An area of interest is malformed: inverted or out-of-range bbox, bad GeoJSON."""
+
+
+class CatalogError(RsvlmError):
+    """A STAC API or static catalog could not be read (unreachable, malformed, 5xx)."""
+
+
+class EmptySearchError(CatalogError):
+    """A search matched no item; the message repeats the query so it can be widened."""
+
+
+class ItemError(RsvlmError, ValueError):
+    """A STAC item lacks what loading needs (projection info, a band asset, a scale)."""
+
+
+class UnknownBandError(ItemError, KeyError):
+    """A band name that the sensor table does not define or the item does not carry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RasterReadError(RsvlmError, IOError):
+    """A raster file is missing, truncated or unreadable."""
+
+
+class InsufficientDataError(RsvlmError, ValueError):
+    """Too few clear observations, or inputs that do not overlap, to compute a product."""
+
+
+class ModelWeightsError(RsvlmError, FileNotFoundError):
+    """Pretrained weights are not available locally (there is no network at run time)."""

@@ -1,0 +1,1 @@
+"""Evaluations on real labelled data and on synthetic truth."""
