@@ -8,6 +8,8 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
+from rsvlm_temporal.errors import RsvlmError
+
 
 def transform_of(da: xr.DataArray) -> Affine:
     """The rasterio ``Affine`` of a cube or 2-D raster (from its ``transform`` attr)."""
@@ -36,3 +38,76 @@ def coords_for(transform: Affine, shape: tuple[int, int]) -> dict[str, np.ndarra
     xs = transform.c + transform.a * (np.arange(w) + 0.5)
     ys = transform.f + transform.e * (np.arange(h) + 0.5)
     return {"y": ys, "x": xs}
+
+
+# --- helpers for the evidence and export stages -------------------------------------------------
+
+
+class GridError(RsvlmError, ValueError):
+    """A 2-D raster lacks georeferencing, is not on the expected grid, or holds invalid values."""
+
+
+def bounds_of(da: xr.DataArray) -> tuple[float, float, float, float]:
+    """``(left, bottom, right, top)`` of a 2-D raster in its CRS (metres), from transform + shape."""
+    t = transform_of(da)
+    h, w = int(da.sizes["y"]), int(da.sizes["x"])
+    xs = [t.c, t.c + t.a * w + t.b * h, t.c + t.a * w, t.c + t.b * h]
+    ys = [t.f, t.f + t.d * w + t.e * h, t.f + t.d * w, t.f + t.e * h]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def to_lonlat(x: Any, y: Any, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Project CRS coordinates ``x``/``y`` to longitude/latitude (EPSG:4326, degrees)."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64"))
+    return np.asarray(lon), np.asarray(lat)
+
+
+def lonlat_bounds(
+    bounds: tuple[float, float, float, float], crs: str
+) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees (EPSG:4326) of CRS ``bounds``, edges densified."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    w, s, e, n = tr.transform_bounds(*bounds, densify_pts=21)
+    return (float(w), float(s), float(e), float(n))
+
+
+def require_georef(da: xr.DataArray, what: str = "raster") -> None:
+    """Raise :class:`GridError` unless ``da`` is 2-D ``(y, x)`` with ``crs`` and ``transform`` attrs
+    and a projected CRS in metres (areas in hectares need one)."""
+    from pyproj import CRS
+
+    if tuple(da.dims) != ("y", "x"):
+        raise GridError(f"{what} has dims {tuple(da.dims)}; expected a 2-D raster with dims ('y', 'x')")
+    missing = [k for k in ("crs", "transform") if k not in da.attrs]
+    if missing:
+        raise GridError(
+            f"{what} lacks the georeferencing attrs {missing}; expected attrs 'crs' ('EPSG:32633') "
+            "and 'transform' (6 affine floats) as in docs/CONTRACTS.md"
+        )
+    crs = CRS.from_user_input(da.attrs["crs"])
+    if not crs.is_projected:
+        raise GridError(
+            f"{what} is in {da.attrs['crs']}, a geographic CRS; expected a projected CRS in metres "
+            "(e.g. the UTM zone of the AOI) so that pixel areas are in square metres"
+        )
+
+
+def require_same_grid(ref: xr.DataArray, other: xr.DataArray, what: str) -> None:
+    """Raise :class:`GridError` unless ``other`` has the shape and transform of ``ref``."""
+    if tuple(other.dims) != ("y", "x") or other.shape != ref.shape:
+        raise GridError(
+            f"{what} has dims {tuple(other.dims)} and shape {other.shape}; expected ('y', 'x') with "
+            f"shape {ref.shape} (the grid of the class raster)"
+        )
+    if "transform" in other.attrs and not np.allclose(
+        np.asarray(other.attrs["transform"][:6], float), np.asarray(ref.attrs["transform"][:6], float)
+    ):
+        raise GridError(
+            f"{what} has transform {tuple(other.attrs['transform'][:6])}; expected the class "
+            f"raster's {tuple(ref.attrs['transform'][:6])}"
+        )
