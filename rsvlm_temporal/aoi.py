@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyproj
+import shapely
 from shapely import ops
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -126,7 +128,9 @@ def _from_geojson(data: dict[str, Any], where: str) -> AOI:
     src_crs = _crs_of(data, where)
     if src_crs is not None:
         to_4326 = pyproj.Transformer.from_crs(src_crs, 4326, always_xy=True)
-        geom = ops.transform(to_4326.transform, geom)
+        geom = shapely.transform(
+            geom, lambda xy: np.column_stack(to_4326.transform(xy[:, 0], xy[:, 1]))
+        )
     if geom.is_empty or geom.area == 0:
         raise AOIError(f"{where}: the geometry has zero area (expected a polygon with an interior)")
     if not geom.is_valid:

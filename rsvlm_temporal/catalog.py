@@ -116,6 +116,8 @@ def search(
     """
     if max_cloud is not None and not 0 <= max_cloud <= 100:
         raise CatalogError(f"max_cloud must lie in [0, 100] percent; got {max_cloud}")
+    if limit is not None and limit < 1:
+        raise CatalogError(f"limit must be a positive number of items or None; got {limit}")
     query = _Query(
         aoi=parse_aoi(aoi),
         start=_as_utc(start, end_of_day=False),
@@ -144,7 +146,8 @@ def load_items(path: str | Path) -> list[pystac.Item]:
     FeatureCollection, single Item, or JSON array of Items; relative asset hrefs made absolute."""
     file = Path(path)
     if file.is_dir():
-        file = next((file / n for n in _LOCAL_NAMES if (file / n).is_file()), file / _LOCAL_NAMES[0])
+        found = [file / name for name in _LOCAL_NAMES if (file / name).is_file()]
+        file = found[0] if found else file / _LOCAL_NAMES[0]
     if not file.is_file():
         raise CatalogError(f"local STAC source not found: {file}")
     try:
@@ -291,7 +294,8 @@ def _as_utc(value: DateLike, end_of_day: bool) -> datetime:
             if len(text) == 10:
                 value = date.fromisoformat(text)
             else:  # Python 3.10 fromisoformat does not read a "Z" suffix
-                value = datetime.fromisoformat(text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else ""))
+                utc = "+00:00" if text.endswith("Z") else ""
+                value = datetime.fromisoformat(text.removesuffix("Z") + utc)
         except ValueError as exc:
             raise CatalogError(
                 f"cannot read date {text!r}: expected YYYY-MM-DD or an ISO 8601 datetime"

@@ -1,0 +1,181 @@
+"""``rsvlm``: the command line. Every command is a thin layer over library calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import RsvlmError
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", help="local static catalog (catalog.json / collection.json / item collection)")
+    p.add_argument("--stac", default=None,
+                   help="STAC API: 'earth-search', 'planetary-computer' or a URL (ignored with --catalog)")
+    p.add_argument("--bbox", help="AOI as minx,miny,maxx,maxy in lon/lat (EPSG:4326)")
+    p.add_argument("--aoi", help="AOI as a GeoJSON file")
+    p.add_argument("--collections", default="sentinel-2-l2a",
+                   help="comma-separated collection ids or aliases (s2, landsat)")
+    p.add_argument("--max-cloud", type=float, default=None, help="maximum eo:cloud_cover, percent")
+
+
+def _items(args: argparse.Namespace, start: str | None, end: str | None) -> tuple[list[Any], Any]:
+    from .aoi import parse_aoi
+    from .catalog import load_items, search
+
+    aoi = parse_aoi(args.aoi or args.bbox) if (args.aoi or args.bbox) else None
+    collections = [c for c in args.collections.split(",") if c] if args.collections else None
+    if args.catalog and aoi is None and start is None and end is None:
+        return load_items(args.catalog), None
+    source = args.catalog or args.stac or "earth-search"
+    if aoi is None:
+        if not args.catalog:
+            raise RsvlmError("searching a STAC API needs an AOI: pass --bbox or --aoi")
+        items = load_items(args.catalog)
+        return items, None
+    return search(aoi, start or "1970-01-01", end or "2100-01-01", collections=collections,
+                  max_cloud=args.max_cloud, source=source), aoi
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    items, _ = _items(args, args.start, args.end)
+    for it in items:
+        cc = it.properties.get("eo:cloud_cover")
+        print(f"{it.datetime:%Y-%m-%d %H:%M}  {it.collection_id or '-':<16} {it.id}  cloud={cc}")
+    print(f"{len(items)} item(s)")
+    if args.out:
+        from .atomic import write_json_atomic
+
+        write_json_atomic(args.out, {"type": "FeatureCollection",
+                                     "features": [i.to_dict(transform_hrefs=False) for i in items]})
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import write_scene
+
+    for scenario in args.scenario:
+        out = write_scene(Path(args.out) / scenario, scenario, seed=args.seed, size=args.size,
+                          start=args.start, end=args.end)
+        print(f"{scenario}: {out.catalog_path if hasattr(out, 'catalog_path') else out}")
+    return 0
+
+
+def _baseline_start(start: str | None) -> str | None:
+    """One year before ``start``: the seasonal baseline the analysis needs."""
+    if start is None:
+        return None
+    import pandas as pd
+
+    return str((pd.Timestamp(start) - pd.Timedelta(days=400)).date())
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .pipeline import run_analysis, summary_lines
+
+    items, aoi = _items(args, _baseline_start(args.start), args.end)
+    outputs = run_analysis(
+        items, args.out, args.start, args.end,
+        bounds_latlon=aoi.bbox if aoi else None, resolution=args.resolution, epsg=args.epsg,
+        workers=args.workers, scheduler=args.scheduler, magnitude_method=args.method,
+    )
+    print("\n".join(summary_lines(outputs)))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .catalog import load_items
+    from .cube import load_cube
+    from .pipeline import run_analysis, summary_lines
+    from .synth import demo_catalog
+
+    root = Path(demo_catalog())
+    out = Path(args.out)
+    print(f"demo catalog: {root}")
+    for scenario_catalog in sorted(root.glob("*/catalog.json")):
+        name = scenario_catalog.parent.name
+        items = load_items(scenario_catalog)
+        cube = load_cube(items)
+        print(f"\n[{name}] {len(items)} items -> cube {dict(cube.sizes)} {cube.attrs['crs']} "
+              f"{cube.attrs['resolution'][0]:g} m, sensors {sorted(set(cube.sensor.values.tolist()))}")
+        outputs = run_analysis(items, out / name, workers=args.workers)
+        print("\n".join(summary_lines(outputs)))
+    print(f"\nfiles written under {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.dataset == "taizhou":
+        from .evaluate.taizhou import evaluate_taizhou_pipeline
+
+        report = evaluate_taizhou_pipeline(args.data, args.out, method=args.method)
+    else:
+        from .evaluate.levir import evaluate_levir
+
+        report = evaluate_levir(args.data, method=args.method)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rsvlm", description="What changed here, and when?")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("search", help="search a STAC API or a local catalog")
+    _add_source(s)
+    s.add_argument("--from", dest="start")
+    s.add_argument("--to", dest="end")
+    s.add_argument("--out", help="write the items as a FeatureCollection JSON")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("synth", help="write synthetic Sentinel-2/Landsat scenes with known truth")
+    s.add_argument("out")
+    s.add_argument("--scenario", nargs="+", default=["wildfire"],
+                   help="wildfire flood deforestation urban_growth seasonal_crops")
+    s.add_argument("--size", type=int, default=120, help="pixels at 10 m")
+    s.add_argument("--start", default="2018-01-01")
+    s.add_argument("--end", default="2024-12-31")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("analyze", help="change analysis of an AOI and period; writes COG/GeoJSON/PNG/evidence")
+    _add_source(s)
+    s.add_argument("--from", dest="start")
+    s.add_argument("--to", dest="end")
+    s.add_argument("--out", required=True)
+    s.add_argument("--resolution", type=float, default=None, help="metres")
+    s.add_argument("--epsg", type=int, default=None)
+    s.add_argument("--method", default="irmad", help="change magnitude: irmad, cva")
+    s.add_argument("--workers", type=int, default=None, help="start a local dask cluster of N processes")
+    s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler, tcp://host:port")
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("demo", help="offline demo on the embedded synthetic scenes")
+    s.add_argument("--out", default="rsvlm-demo-output")
+    s.add_argument("--workers", type=int, default=None)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("evaluate", help="evaluate on real labelled data (../shared/data)")
+    s.add_argument("dataset", choices=["taizhou", "levir"])
+    s.add_argument("--data", required=True, help="dataset folder")
+    s.add_argument("--out", default="rsvlm-eval-output")
+    s.add_argument("--method", default="irmad")
+    s.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rsvlm`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RsvlmError as exc:
+        print(f"rsvlm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Spectral indices as lazy xarray operations on a reflectance cube (band dimension "band").
+
+Every index is a normalised difference or ratio of surface reflectance (0-1) and is unitless,
+in [-1, 1]. Each function needs specific bands and raises :class:`UnknownBandError` naming the
+missing one. Division by zero gives NaN (never inf).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import xarray as xr
+
+from .errors import UnknownBandError
+
+
+def _band(cube: xr.DataArray, name: str, index: str) -> xr.DataArray:
+    if name not in cube.band.values:
+        raise UnknownBandError(
+            f"{index} needs band {name!r}, but the cube has {list(map(str, cube.band.values))}; "
+            f"load it with bands including {name!r}"
+        )
+    return cube.sel(band=name, drop=True)
+
+
+def _nd(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    den = a + b
+    return ((a - b) / den.where(den != 0)).astype("float32")
+
+
+def ndvi(cube: xr.DataArray) -> xr.DataArray:
+    """NDVI = (NIR - Red) / (NIR + Red). Rouse et al. (1974), Monitoring vegetation systems in
+    the Great Plains with ERTS."""
+    return _nd(_band(cube, "nir", "NDVI"), _band(cube, "red", "NDVI")).rename("ndvi")
+
+
+def nbr(cube: xr.DataArray) -> xr.DataArray:
+    """NBR = (NIR - SWIR2) / (NIR + SWIR2), SWIR2 ~2.2 um. Key & Benson (2006), Landscape
+    Assessment, USDA FS RMRS-GTR-164-CD (FIREMON)."""
+    return _nd(_band(cube, "nir", "NBR"), _band(cube, "swir22", "NBR")).rename("nbr")
+
+
+def ndwi(cube: xr.DataArray) -> xr.DataArray:
+    """NDWI = (Green - NIR) / (Green + NIR), open water > 0. McFeeters (1996), IJRS 17(7)."""
+    return _nd(_band(cube, "green", "NDWI"), _band(cube, "nir", "NDWI")).rename("ndwi")
+
+
+def mndwi(cube: xr.DataArray) -> xr.DataArray:
+    """MNDWI = (Green - SWIR1) / (Green + SWIR1), SWIR1 ~1.6 um, open water > 0. Xu (2006),
+    IJRS 27(14)."""
+    return _nd(_band(cube, "green", "MNDWI"), _band(cube, "swir16", "MNDWI")).rename("mndwi")
+
+
+def ndbi(cube: xr.DataArray) -> xr.DataArray:
+    """NDBI = (SWIR1 - NIR) / (SWIR1 + NIR). Zha, Gao & Ni (2003), IJRS 24(3)."""
+    return _nd(_band(cube, "swir16", "NDBI"), _band(cube, "nir", "NDBI")).rename("ndbi")
+
+
+def ndmi(cube: xr.DataArray) -> xr.DataArray:
+    """NDMI = (NIR - SWIR1) / (NIR + SWIR1), vegetation moisture. Gao (1996) NDWI, RSE 58(3);
+    named NDMI by Wilson & Sader (2002), RSE 80(3)."""
+    return _nd(_band(cube, "nir", "NDMI"), _band(cube, "swir16", "NDMI")).rename("ndmi")
+
+
+def bsi(cube: xr.DataArray) -> xr.DataArray:
+    """BSI = ((SWIR1 + Red) - (NIR + Blue)) / ((SWIR1 + Red) + (NIR + Blue)), bare soil index.
+    Rikimaru, Roy & Miyatake (2002), Tropical Ecology 43(1)."""
+    a = _band(cube, "swir16", "BSI") + _band(cube, "red", "BSI")
+    b = _band(cube, "nir", "BSI") + _band(cube, "blue", "BSI")
+    return _nd(a, b).rename("bsi")
+
+
+INDICES: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
+    "ndvi": ndvi, "nbr": nbr, "ndwi": ndwi, "mndwi": mndwi, "ndbi": ndbi, "ndmi": ndmi, "bsi": bsi,
+}
+
+
+def compute_indices(cube: xr.DataArray, names: list[str] | tuple[str, ...]) -> xr.Dataset:
+    """Several indices at once as a lazy Dataset (time, y, x), keeping the cube's coords/attrs."""
+    unknown = [n for n in names if n not in INDICES]
+    if unknown:
+        raise UnknownBandError(f"unknown indices {unknown}; expected some of {sorted(INDICES)}")
+    ds = xr.Dataset({n: INDICES[n](cube) for n in names})
+    ds.attrs = dict(cube.attrs)
+    return ds
