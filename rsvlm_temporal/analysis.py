@@ -10,7 +10,9 @@ seasons); shorter inputs get the bi-temporal change magnitude only, and the resu
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -25,9 +27,11 @@ from .classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
 from .errors import InsufficientDataError, UnknownBandError
 from .timeutil import datetime_to_days, days_to_datetime
 from .grid import georef_attrs
+from .store import open_stack, write_stack
 
 #: the series engine needs a same-season baseline from the previous year
 MIN_SERIES_DAYS = 400
+MIN_SERIES_OBS = 6
 
 
 @dataclass
@@ -54,7 +58,10 @@ class ChangeResult:
         """Compute every layer at once (one pass over the cube); returns a new in-memory result."""
         import dask
 
-        layers, counts = dask.compute(self.layers, self.clear_counts, **kwargs)
+        names = list(self.layers.data_vars)
+        # one compute over the variables (not the Dataset, which trips a dask graph-merge bug)
+        *values, counts = dask.compute(*[self.layers[n] for n in names], self.clear_counts, **kwargs)
+        layers = xr.Dataset(dict(zip(names, values)), attrs=self.layers.attrs)
         return ChangeResult(layers, counts, self.start, self.end, self.mode, self.params,
                             self.magnitude_method, self.magnitude_threshold, list(self.notes))
 
@@ -101,6 +108,23 @@ def _period_median(cube: xr.DataArray, lo: np.datetime64, hi: np.datetime64) -> 
                         coords={"band": cube.band, "y": cube.y, "x": cube.x}, attrs=cube.attrs)
 
 
+def _materialise_periods(before: xr.DataArray, after: xr.DataArray,
+                         workdir: str | Path | None) -> tuple[xr.DataArray, xr.DataArray]:
+    """Write both composites to one disk stack (block by block) and read them back lazily."""
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rsvlm-"))
+    bands = [str(b) for b in before.band.values]
+    layers = {f"{w}_{b}": v.sel(band=b, drop=True) for w, v in (("before", before), ("after", after))
+              for b in bands}
+    ds = xr.Dataset(layers, attrs=before.attrs)
+    stack = open_stack(write_stack(ds, folder / "periods.tif"))
+    out = []
+    for w in ("before", "after"):
+        arr = xr.concat([stack[f"{w}_{b}"] for b in bands], dim="band").assign_coords(band=bands)
+        arr.attrs.update(before.attrs)
+        out.append(arr)
+    return out[0], out[1]
+
+
 def _nanmedian0(a: np.ndarray) -> np.ndarray:
     import warnings
 
@@ -119,13 +143,16 @@ def analyze(
     magnitude_threshold: str | float = "otsu",
     period_days: int = 365,
     block: int = 128,
+    workdir: str | Path | None = None,
 ) -> ChangeResult:
     """Change analysis of a reflectance cube between ``start`` and ``end`` (dates, inclusive).
 
     Data up to ``period_days`` before ``start`` (when the cube has it) serves as the seasonal
     baseline. Returns lazy layers on the cube's grid and CRS; ``block`` is the spatial block
     size (pixels) of the per-pixel series engine, which bounds memory per task to about
-    T x bands x block^2 x 4 bytes.
+    T x bands x block^2 x 4 bytes. The two period composites of the change magnitude are
+    computed once into ``workdir`` (default: a new temporary folder), because its iterative
+    fit (IR-MAD) reads them many times.
     """
     params = params or SeriesParams()
     missing = [b for b in params.bands if b not in cube.band.values]
@@ -154,15 +181,15 @@ def analyze(
     # bi-temporal magnitude: the first vs the last period (one acquisition each when only two)
     t0, t1 = cube.time.values.min(), cube.time.values.max()
     window = np.timedelta64(min(period_days, max(int(span) // 3, 0)), "D")
-    before = _period_median(cube, t0, t0 + window)
-    after = _period_median(cube, t1 - window, t1)
+    before, after = _materialise_periods(
+        _period_median(cube, t0, t0 + window), _period_median(cube, t1 - window, t1), workdir)
     mag = change_magnitude(before, after, method=magnitude_method, threshold=magnitude_threshold)
 
     layers: dict[str, xr.DataArray] = {
         "change_magnitude": mag.magnitude.astype(np.float32),
         "change_mask": mag.mask,
     }
-    if span >= MIN_SERIES_DAYS:
+    if span >= MIN_SERIES_DAYS and cube.sizes["time"] >= MIN_SERIES_OBS:
         mode = "series"
         ser = _series_layers(cube, params, block)
         in_range = (ser.change_date >= _days(np.array([np.datetime64(s)]))[0]) & (
@@ -183,7 +210,8 @@ def analyze(
     else:
         mode = "bitemporal"
         notes.append(
-            f"the series spans {span} days (< {MIN_SERIES_DAYS}): no seasonal baseline, so no "
+            f"{cube.sizes['time']} acquisitions over {span} days (the series engine needs >= "
+            f"{MIN_SERIES_OBS} over >= {MIN_SERIES_DAYS} days): no seasonal baseline, so no "
             "per-pixel classes or dates; only the change magnitude between the two periods"
         )
     ds = xr.Dataset(layers)

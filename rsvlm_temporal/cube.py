@@ -181,6 +181,8 @@ def _load_group(
     bounds: Bounds, chunksize: int, mask_flags: int, resampling: Any,
 ) -> xr.DataArray:
     """One sensor's items on the target grid: lazy reflectance with mask/sensor/id coords."""
+    from .reader import flags_block, reflectance_block  # per-plane kernels (see reader.py)
+
     sensor = items[0].sensor
     has_quality = all(it.quality is not None for it in items)
     assets = list(bands) + ([QUALITY_KEY] if has_quality else [])
@@ -211,10 +213,10 @@ def _load_group(
     sc = da.from_array(scale, chunks=(1, len(bands)))
     of = da.from_array(offset, chunks=(1, len(bands)))
     refl = da.blockwise(
-        _refl_block, "tbyx", dn, "tbyx", qa, "tyx", sc, "tb", of, "tb",
+        reflectance_block, "tbyx", dn, "tbyx", qa, "tyx", sc, "tb", of, "tb",
         nodata=nodata, lut=lut, mask_flags=int(mask_flags), dtype=np.float32,
     )
-    flags = da.blockwise(_flags_block, "tyx", dn, "tbyx", qa, "tyx", nodata=nodata, lut=lut,
+    flags = da.blockwise(flags_block, "tyx", dn, "tbyx", qa, "tyx", nodata=nodata, lut=lut,
                          dtype=np.uint8, concatenate=True)
     times = pd.DatetimeIndex([it.datetime.astimezone(dt.timezone.utc).replace(tzinfo=None) for it in items])
     return xr.DataArray(

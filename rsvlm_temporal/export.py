@@ -281,8 +281,8 @@ def _to_lonlat_geoms(geoms: Sequence[Any], transform: tuple[float, ...], crs: st
 
 
 def _feature_json(geom: Any, props: Mapping[str, Any]) -> str:
-    return json.dumps({"type": "Feature", "properties": dict(props),
-                       "geometry": json.loads(shapely.to_geojson(geom))})
+    return ('{"type": "Feature", "properties": ' + json.dumps(dict(props))
+            + ', "geometry": ' + shapely.to_geojson(geom) + "}")
 
 
 def _patch_props(name: str, code: int, n_pixels: int, pix_ha: float, dmin: float, dmax: float,

@@ -174,9 +174,9 @@ def run_analysis(
     out.mkdir(parents=True, exist_ok=True)
     cube = load_cube(items, bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
                      bounds_latlon=bounds_latlon, chunksize=chunksize)
-    result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,
-                     magnitude_threshold=magnitude_threshold)
     with dask_client(workers=workers, scheduler=scheduler, client=client):
+        result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,
+                         magnitude_threshold=magnitude_threshold, workdir=out / ".work")
         stack = write_stack(result.layers, out / "layers.tif")
         (counts,) = dask.compute(result.clear_counts)
     result.clear_counts = counts

@@ -26,6 +26,10 @@ from rsvlm_temporal.export import (
 )
 from rsvlm_temporal.grid import GridError, coords_for
 
+# rasterio.features.shapes silences this warning with a thread-unsafe catch_warnings; export.py
+# filters it at import, but pytest re-applies its own filters for each test.
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
 EPSG = 32633
 TRANSFORM = (10.0, 0.0, 500000.0, 0.0, -10.0, 4650000.0)  # 10 m pixels -> 0.01 ha
 NAMES = {0: "no_change", 1: "burn", 2: "flood"}

@@ -9,19 +9,16 @@ The kernel runs on one spatial block with the whole time axis (numpy, vectorised
 3. Per test (vegetation drop, NBR drop, new water, built-up gain, vegetation gain) the first
    date of a persistent deviation: one that holds for ``persistence`` consecutive clear
    observations (clouds skipped), so a single cloudy or noisy date is never a change.
-4. The class of the earliest persistent change, from the tests and the post-change spectrum
-   (spectral angle to reference spectra: burned, bare soil, built-up, dry vegetation).
+4. The class of the earliest persistent change, from the tests and what replaced the surface:
+   the endmember (burned, bare soil, built-up) whose fraction grew most by linear unmixing.
 5. Burn severity (dNBR, Key & Benson classes) for burned and vegetated pixels, flood onset and
    recession dates, permanent water, a per-pixel confidence.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -41,6 +38,7 @@ class SeriesParams:
 
     persistence: int = 3  #: consecutive clear observations a change must hold
     flood_persistence: int = 2  #: floods are short: fewer observations suffice
+    gain_persistence: int = 9  #: regrowth is slow and lasting; shorter gains are phenology shifts
     ndvi_drop: float = 0.15  #: NDVI below its seasonal baseline by more than this
     ndvi_gain: float = 0.15
     nbr_drop: float = 0.10  #: dNBR lower bound of "low severity" (Key & Benson 2006)
@@ -49,18 +47,31 @@ class SeriesParams:
     permanent_water_fraction: float = 0.75  #: water in this share of clear observations
     vegetated_ndvi: float = 0.3  #: NDVI baseline above this counts as vegetated
     baseline_months: int = 1  #: +- months around the same month of the previous year
-    reference_spectra: tuple[str, ...] = ("burned", "bare_soil", "built_up", "dry_vegetation")
     bands: tuple[str, ...] = field(default=("blue", "green", "red", "nir", "swir16", "swir22"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@lru_cache(maxsize=1)
-def reference_spectra() -> dict[str, dict[str, float]]:
-    """Reference surface reflectance spectra (0-1) by band, from ``config/spectra.json``."""
-    raw = json.loads(resources.files("rsvlm_temporal").joinpath("config/spectra.json").read_text())
-    return {k: v for k, v in raw["spectra"].items()}
+#: endmembers of the linear unmixing of pre/post spectra (rows of the spectral library)
+ENDMEMBERS = ("forest", "bare_soil", "built_up", "burned", "water_clear")
+
+
+def endmember_matrix(band_names: tuple[str, ...]) -> np.ndarray:
+    """(n_endmembers, n_bands) reflectance of :data:`ENDMEMBERS` at the bands' centre wavelengths
+    (published library spectra, see :mod:`rsvlm_temporal.synth.spectra`)."""
+    from ..synth.spectra import signature_matrix, MATERIALS
+
+    full = signature_matrix("sentinel-2-l2a", list(band_names))
+    return np.stack([full[MATERIALS.index(m)] for m in ENDMEMBERS]).astype(np.float32)
+
+
+def unmix(spectra: np.ndarray, endmembers: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """Fractions (E, P) of spectra (B, P) by least squares with a sum-to-one row (weight
+    ``weight``), the linear mixing model of Adams, Smith & Johnson (1986)."""
+    a = np.vstack([endmembers.T, weight * np.ones((1, endmembers.shape[0]))])  # (B+1, E)
+    rhs = np.vstack([spectra, weight * np.ones((1, spectra.shape[1]))])
+    return np.linalg.lstsq(a, np.nan_to_num(rhs), rcond=None)[0]
 
 
 def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -108,12 +119,13 @@ def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int)
     return _nanmedian(np.where(sel, values, np.nan), axis=0)
 
 
-def _sam(spectra: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    """Spectral angle (radians) of spectra (B, P) to each reference (R, B) -> (R, P). Kruse et al. (1993)."""
-    num = refs @ spectra
-    den = np.linalg.norm(refs, axis=1)[:, None] * np.linalg.norm(spectra, axis=0)[None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.arccos(np.clip(num / den, -1, 1))
+def _pre_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """Median of the last ``n`` valid observations before index ``idx``, per pixel (NaN none)."""
+    T = valid.shape[0]
+    order = np.cumsum(valid, axis=0)
+    start_rank = np.where(idx >= 0, order[np.clip(idx, 0, T - 1), np.arange(valid.shape[1])], 0)
+    sel = valid & (order < start_rank) & (order >= start_rank - n) & (idx >= 0)
+    return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
 
 
 def _severity(dnbr: np.ndarray) -> np.ndarray:
@@ -174,19 +186,21 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
         }
     first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k, f in tests.items():
-        n = params.flood_persistence if k == "flood" else params.persistence
+        n = {"flood": params.flood_persistence, "gain": params.gain_persistence}.get(k, params.persistence)
         first[k] = _first_persistent(f & has_base, has_base, n, days.astype(np.float32))
 
-    # post-change spectrum at the vegetation / NBR break: which surface did the pixel become?
-    names = list(params.reference_spectra)
-    spectra = reference_spectra()
-    refs = np.array([[spectra[n][b] for b in band_names] for n in names], np.float32)
-    drop_idx = np.where(first["burn"][0] >= 0, first["burn"][0], first["loss"][0])
-    drop_idx = np.where(first["built"][0] >= 0, np.where(drop_idx >= 0, np.minimum(drop_idx, first["built"][0]),
-                                                         first["built"][0]), drop_idx)
+    # what replaced the surface at the vegetation / NBR break: the endmember whose fraction
+    # grew most between the spectra before and after (linear unmixing)
+    drop_idx = np.full(P, -1)
+    for k in ("burn", "loss", "built"):
+        i = first[k][0]
+        drop_idx = np.where((i >= 0) & ((drop_idx < 0) | (i < drop_idx)), i, drop_idx)
+    em = endmember_matrix(band_names)
     post = _post_median(r, valid, drop_idx, params.persistence)  # (B, P)
-    state = np.argmin(np.nan_to_num(_sam(np.nan_to_num(post), refs), nan=9.0), axis=0)
-    post_state = np.array(names)[state]
+    pre = _pre_median(r, valid, drop_idx, 2 * params.persistence)
+    gain = unmix(post, em) - unmix(pre, em)
+    cand_em = [ENDMEMBERS.index(m) for m in ("bare_soil", "built_up", "burned")]
+    post_state = np.array(["bare_soil", "built_up", "burned"])[np.argmax(gain[cand_em], axis=0)]
 
     base_ndvi0 = _nanmedian(np.where(has_base, base["ndvi"], np.nan), axis=0)
     vegetated = base_ndvi0 >= params.vegetated_ndvi
@@ -198,12 +212,12 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
     when = {k: np.where(np.isfinite(first[k][1]), first[k][1], big) for k in first}
     land = ~permanent  # permanent water: tiny reflectances make land indices pure noise
     burn_ok = (when["burn"] < big) & (post_state == "burned") & vegetated & land
-    built_ok = (when["built"] < big) & (post_state == "built_up") & land
+    built_ok = (np.minimum(when["built"], when["loss"]) < big) & (post_state == "built_up") & land
     loss_ok = (when["loss"] < big) & ~burn_ok & ~built_ok & land
     cand = [
         ("flood", (when["flood"] < big) & ~permanent, when["flood"]),
         ("burn", burn_ok, when["burn"]),
-        ("built_up_gain", built_ok, when["built"]),
+        ("built_up_gain", built_ok, np.minimum(when["built"], when["loss"])),
         ("vegetation_loss", loss_ok, np.minimum(when["loss"], when["burn"])),
         ("vegetation_gain", (when["gain"] < big) & land, when["gain"]),
     ]

@@ -106,30 +106,37 @@ def evaluate_levir(
     threshold: Any = "otsu",
     opening: int = 0,
     return_masks: bool = False,
+    tiles: list[str] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """F1, precision, recall, IoU (and OA, Kappa) per tile and pooled over all tiles.
 
     Returns ``{"method", "threshold", "opening", "tiles": {name: metrics}, "pooled": metrics
     (from the summed counts), "mean_f1": mean of the per-tile F1 where defined}``; with
-    ``return_masks`` also ``"masks": {name: bool array}``. Per-tile ratios with a zero
+    ``return_masks`` also ``"masks": {name: bool array}``. ``tiles``: a subset of tile names
+    (default: all in :func:`levir_tiles`). Per-tile ratios with a zero
     denominator (e.g. recall on a tile without change) are ``nan``.
     """
-    tiles: dict[str, Any] = {}
+    per_tile: dict[str, Any] = {}
     masks: dict[str, np.ndarray] = {}
     total = ConfusionCounts(0, 0, 0, 0)
-    for name in levir_tiles(data_dir):
+    available = levir_tiles(data_dir)
+    names = available if tiles is None else list(tiles)
+    missing = sorted(set(names) - set(available))
+    if missing:
+        raise RasterReadError(f"tiles {missing} not found in {data_dir}; available: {available}")
+    for name in names:
         before, after, label = load_levir_tile(data_dir, name)
         mask = predict_levir_tile(before, after, method, threshold, opening, **kwargs)
         cc = confusion_counts(mask, label)
         total = total + cc
-        tiles[name] = cc.metrics() | {"label_fraction": float(label.mean()),
+        per_tile[name] = cc.metrics() | {"label_fraction": float(label.mean()),
                                       "predicted_fraction": float(mask.mean())}
         if return_masks:
             masks[name] = mask
-    f1s = [m["f1"] for m in tiles.values() if np.isfinite(m["f1"])]
+    f1s = [m["f1"] for m in per_tile.values() if np.isfinite(m["f1"])]
     out: dict[str, Any] = {
-        "method": method, "threshold": threshold, "opening": opening, "tiles": tiles,
+        "method": method, "threshold": threshold, "opening": opening, "tiles": per_tile,
         "pooled": total.metrics(), "mean_f1": float(np.mean(f1s)) if f1s else float("nan"),
     }
     if return_masks:

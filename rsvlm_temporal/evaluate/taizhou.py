@@ -319,10 +319,10 @@ def write_pair_as_stac(
             id=item_id, geometry=geom, bbox=bbox,
             datetime=dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc),
             properties={"platform": "landsat-7", "instruments": ["etm+"],
-                        "constellation": "landsat", "landsat:wrs_path": "119",
-                        "landsat:wrs_row": "038",
-                        "description": "Landsat 7 ETM+ L1 DN subset (Taizhou, Wu, Du & Zhang 2014); "
-                                       "acquisition date only (time of day unknown)"},
+                        "constellation": "landsat",
+                        "description": "Landsat 7 ETM+ L1 DN subset, WRS-2 path 119 row 38 (Taizhou, "
+                                       "Wu, Du & Zhang 2014); acquisition date only (time of day "
+                                       "unknown)"},
             collection=COLLECTION_ID,
         )
         proj = ProjectionExtension.ext(item, add_if_missing=True)
@@ -440,3 +440,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def evaluate_taizhou_pipeline(
+    data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], method: str = "irmad",
+    threshold: Any = "otsu",
+) -> dict[str, Any]:
+    """The Taizhou evaluation through the path a user takes: the ENVI pair written as COGs +
+    a static STAC catalog, then ``rsvlm analyze`` (:func:`rsvlm_temporal.pipeline.run_analysis`),
+    then OA / Kappa / F1 of its change mask on the labelled pixels."""
+    import rasterio
+
+    from ..catalog import load_items
+    from ..pipeline import run_analysis
+    from .metrics import evaluate_labelled
+
+    out = Path(out_dir)
+    catalog = write_pair_as_stac(data_dir, out / "stac")
+    run = run_analysis(load_items(catalog), out / "analysis", magnitude_method=method,
+                       magnitude_threshold=threshold)
+    with rasterio.open(run.files["change_mask"]) as src:
+        pred = src.read(1) == 1
+    _, _, change, nochange = load_taizhou(data_dir)
+    report = evaluate_labelled(pred, change.values, nochange.values)
+    report.update(method=method, threshold=str(threshold), mode=run.mode,
+                  change_mask=str(run.files["change_mask"]), catalog=str(catalog))
+    return report

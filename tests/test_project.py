@@ -1,0 +1,30 @@
+"""Project frame: environment.yml names the same dependencies as pyproject.toml; the CLI parses."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from conftest import REPO
+from rsvlm_temporal.cli import build_parser
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[<>=\[ ]", r.strip(), maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = _names(project["dependencies"]) | _names(project["optional-dependencies"]["test"])
+    env = [line.strip()[2:] for line in (REPO / "environment.yml").read_text().splitlines()
+           if line.strip().startswith("- ") and not line.strip().startswith("- -e")]
+    env_names = _names([e for e in env if e not in ("python=3.11", "pip", "pip:")])
+    assert env_names == deps
+
+
+def test_cli_commands_parse() -> None:
+    p = build_parser()
+    for argv in (["demo"], ["search", "--bbox", "1,2,3,4"], ["synth", "x"],
+                 ["analyze", "--catalog", "c.json", "--out", "o", "--workers", "2"],
+                 ["evaluate", "taizhou", "--data", "d"]):
+        assert callable(p.parse_args(argv).func)
