@@ -1,42 +1,146 @@
-"""dask.distributed plumbing: the same analysis on the threaded scheduler, a LocalCluster, or an
-existing cluster given by address or by Client."""
+"""Where dask runs the work: the threaded scheduler, a LocalCluster, or an existing cluster.
+
+``with dask_client(workers=2) as client:`` starts a ``distributed.LocalCluster`` with two worker
+processes; ``dask_client(scheduler="tcp://HOST:PORT")`` connects to a running scheduler (a
+``dask scheduler`` process, dask-gateway, the Kubernetes dask operator, Coiled...);
+``dask_client(client=c)`` uses a ``distributed.Client`` the caller made; with none of them it
+yields ``None`` and dask uses its default (the threaded scheduler). Inside the block,
+``.compute()`` runs on the yielded client. What the context manager created, it closes.
+
+Workers must have the same versions of rsvlm-temporal, rasterio/GDAL, stackstac, numpy and
+dask/distributed as the client, and must be able to read the asset hrefs (local paths only
+work on a LocalCluster or a shared file system).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import socket
 from typing import Any, Iterator
+from urllib.parse import urlparse
+
+import dask
 
 from .errors import RsvlmError
+
+#: seconds to wait for an existing scheduler to answer
+CONNECT_TIMEOUT = 10.0
+
+
+class ClusterError(RsvlmError, ConnectionError):
+    """A dask cluster could not be started or reached (bad address, nothing listening, timeout)."""
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast, with a clear message, where nothing listens on a tcp/tls address."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme not in ("tcp", "tls"):
+        return  # inproc, ws, ucx...: left to distributed
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError as exc:
+        raise ClusterError(f"invalid scheduler address {address!r}: {exc}; expected tcp://HOST:PORT") from None
+    if not host or not port:
+        raise ClusterError(f"invalid scheduler address {address!r}; expected tcp://HOST:PORT, "
+                           "e.g. tcp://10.0.0.5:8786")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterError(
+            f"cannot reach the dask scheduler at {address} within {timeout:g} s ({exc}); start one "
+            "(`dask scheduler`, dask-gateway, a Kubernetes DaskCluster, Coiled) or fix the address"
+        ) from None
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A ``distributed.Client`` connected to the scheduler at ``address`` (tcp://HOST:PORT).
+
+    Raises :class:`ClusterError` when nothing answers within ``timeout`` seconds or the address
+    is not a dask scheduler.
+    """
+    from distributed import Client
+
+    if not isinstance(address, str) or not address.strip():
+        raise ClusterError(f"scheduler address must be a non-empty string like tcp://HOST:PORT, got {address!r}")
+    address = address.strip()
+    _probe(address, timeout)
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot reach the dask scheduler at {address} within {timeout:g} s: {exc}") from None
+    except ValueError as exc:  # unknown scheme
+        raise ClusterError(f"invalid scheduler address {address!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. garbage from a service that is not dask
+        raise ClusterError(
+            f"connecting to {address} failed ({type(exc).__name__}: {exc}); is a dask scheduler "
+            "listening there, with the same distributed version?"
+        ) from None
+
+
+def local_cluster(workers: int, threads_per_worker: int = 1, memory_limit: str | float | int = "auto",
+                  **kwargs: Any) -> Any:
+    """A ``distributed.LocalCluster`` of ``workers`` processes (no dashboard unless asked)."""
+    from distributed import LocalCluster
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if threads_per_worker < 1:
+        raise ValueError(f"threads_per_worker must be >= 1, got {threads_per_worker!r}")
+    kwargs.setdefault("dashboard_address", None)
+    kwargs.setdefault("silence_logs", logging.WARNING)
+    try:
+        return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                            memory_limit=memory_limit, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(f"could not start a LocalCluster with {workers} worker processes: {exc}") from exc
 
 
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, client: Any = None,
-                threads_per_worker: int = 1, timeout: float = 10.0) -> Iterator[Any]:
-    """Yield a ``distributed.Client`` (given, joined at ``scheduler`` "tcp://host:port", or a new
-    LocalCluster of ``workers`` processes) or None for dask's threaded scheduler; closes what it
-    created. Raises :class:`RsvlmError` when the scheduler cannot be reached within ``timeout`` s."""
+                threads_per_worker: int = 1, memory_limit: str | float | int = "auto",
+                timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """Context manager yielding a ``distributed.Client`` (or ``None``: dask's default scheduler).
+
+    - ``workers=N``: a LocalCluster with N worker processes, ``threads_per_worker`` threads each
+      and ``memory_limit`` per worker ("auto": total memory / N); closed on exit.
+    - ``scheduler="tcp://HOST:PORT"``: connect to a running scheduler (:class:`ClusterError`
+      if it does not answer within ``timeout`` s); the connection is closed on exit, the
+      cluster is left running.
+    - ``client=``: use this ``distributed.Client``; left open on exit.
+    - none of them: yields ``None``; computations use dask's default (threaded) scheduler.
+
+    Inside the block, ``dask.compute`` / ``.compute()`` run on the yielded client.
+    """
+    given = [name for name, v in (("workers", workers), ("scheduler", scheduler), ("client", client))
+             if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one of workers, scheduler, client; got {given}")
     if client is not None:
-        with client.as_current():
+        with client.as_current(), dask.config.set(scheduler=client):
             yield client
         return
-    if not workers and not scheduler:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler:
+    if scheduler is not None:
+        created = connect(scheduler, timeout)
         try:
-            c = Client(scheduler, timeout=timeout)
-        except (OSError, TimeoutError) as exc:
-            raise RsvlmError(
-                f"could not reach the dask scheduler at {scheduler} within {timeout:g} s: {exc}; "
-                "check the address and that the scheduler is running"
-            ) from exc
-        try:
-            yield c
+            with created.as_current(), dask.config.set(scheduler=created):
+                yield created
         finally:
-            c.close()
+            created.close()
         return
-    with LocalCluster(n_workers=int(workers), threads_per_worker=threads_per_worker,
-                      processes=True, dashboard_address=None) as cluster, Client(cluster) as c:
-        yield c
+    if workers is not None:
+        from distributed import Client
+
+        cluster = local_cluster(workers, threads_per_worker, memory_limit)
+        try:
+            created = Client(cluster, set_as_default=False)
+            try:
+                with created.as_current(), dask.config.set(scheduler=created):
+                    yield created
+            finally:
+                created.close()
+        finally:
+            cluster.close()
+        return
+    yield None

@@ -18,7 +18,7 @@ def test_environment_yml_matches_pyproject() -> None:
     deps = _names(project["dependencies"]) | _names(project["optional-dependencies"]["test"])
     env = [line.strip()[2:] for line in (REPO / "environment.yml").read_text().splitlines()
            if line.strip().startswith("- ") and not line.strip().startswith("- -e")]
-    env_names = _names([e for e in env if e not in ("python=3.11", "pip", "pip:")])
+    env_names = _names([e for e in env if e not in ("conda-forge", "python=3.11", "pip", "pip:")])
     assert env_names == deps
 
 

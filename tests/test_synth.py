@@ -342,6 +342,10 @@ def test_same_seed_same_files(tmp_path: Path):
                 f"{S2}/{x.series[S2].item_ids[1]}/B04.tif", f"{S2}/{x.series[S2].item_ids[1]}/SCL.tif"):
         assert (x.out_dir / rel).read_bytes() == (y.out_dir / rel).read_bytes(), rel
     assert LANDSAT not in x.series
+    v1 = write_scene(tmp_path / "v1", "urban_growth", proj_extension="v1", **opts)
+    item = json.loads(v1.series[S2].item_paths[0].read_text())
+    assert item["properties"]["proj:epsg"] == v1.grid.epsg and "proj:code" not in item["properties"]
+    assert "proj:code" not in item["assets"]["red"] and len(item["assets"]["red"]["proj:transform"]) == 6
 
 
 def test_landsat7_slc_off_and_qa_values(tmp_path: Path):

@@ -809,9 +809,9 @@ class _Crops:
         return np.array(self.peak, float), np.array(self.width, float), jitter
 
 
-def _farmland(rng: np.random.Generator, n: int, crops: _Crops, mix: Mapping[str, float],
-              where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cover array and crop field ids for parcels of cropland / grassland / fallow."""
+def _farmland(rng: np.random.Generator, n: int, crops: _Crops,
+              mix: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cover array, crop field ids (-1 off crops) and parcel ids for cropland / grassland / fallow."""
     c = _empty_covers(n)
     fields = _parcels(rng, (n, n), max(3, n // 16), max(6, n // 4))
     crop_field = np.full((n, n), -1, np.int32)
@@ -820,10 +820,6 @@ def _farmland(rng: np.random.Generator, n: int, crops: _Crops, mix: Mapping[str,
     probs /= probs.sum()
     for fid in np.unique(fields):
         px = fields == fid
-        if where is not None:
-            px &= where
-        if not px.any():
-            continue
         kind = kinds[int(rng.choice(len(kinds), p=probs))]
         if kind in CROP_TYPES:
             crop_field[px] = crops.add(kind)
@@ -832,7 +828,7 @@ def _farmland(rng: np.random.Generator, n: int, crops: _Crops, mix: Mapping[str,
             _set(c, px, grass=0.85, soil=0.1, dry=0.05)
         elif kind == "fallow":
             _set(c, px, soil=0.8, dry=0.2)
-    return c, crop_field
+    return c, crop_field, fields
 
 
 def _n_years(opts: SceneOptions) -> int:
@@ -973,7 +969,7 @@ def _finish_flood(scene: SyntheticScene, rng: np.random.Generator, built: dict) 
 
 
 def _landscape_flood(rng: np.random.Generator, n: int, built: dict, crops: _Crops) -> tuple[np.ndarray, np.ndarray]:
-    c, crop_field = _farmland(rng, n, crops, {"grass": 0.45, "maize": 0.25, "winter_cereal": 0.2, "fallow": 0.1})
+    c, crop_field, _ = _farmland(rng, n, crops, {"grass": 0.45, "maize": 0.25, "winter_cereal": 0.2, "fallow": 0.1})
     dist, river, elev = built["dist"], built["river"], built["elev"]
     riparian = (dist > 0) & (dist <= max(2, n // 30))
     _set(c, riparian, forest=0.85, grass=0.15)
@@ -1016,11 +1012,13 @@ def _build_deforestation(rng: np.random.Generator, n: int, opts: SceneOptions, c
             if inside.sum() >= 0.5 * per:
                 cut[inside] = d
                 break
+    if not np.isfinite(cut).any():  # tiny grids: fall back to one block beside the road
+        cut[road_row + 2: road_row + 2 + max(3, n // 5), : max(3, n // 3)] = days[0]
     return {"covers": c, "cut_day": cut, "days": days, "road": road}
 
 
 def _build_urban(rng: np.random.Generator, n: int, opts: SceneOptions, cfg: dict, crops: _Crops) -> dict:
-    c, crop_field = _farmland(rng, n, crops, {"winter_cereal": 0.3, "maize": 0.25, "sunflower": 0.15,
+    c, crop_field, _ = _farmland(rng, n, crops, {"winter_cereal": 0.3, "maize": 0.25, "sunflower": 0.15,
                                               "grass": 0.15, "fallow": 0.15})
     corner = [(0, 0), (0, n - 1), (n - 1, 0), (n - 1, n - 1)][int(rng.integers(4))]
     yy, xx = np.mgrid[0:n, 0:n]
@@ -1035,8 +1033,9 @@ def _build_urban(rng: np.random.Generator, n: int, opts: SceneOptions, cfg: dict
     build = np.full((n, n), np.inf)
     r_lo = np.quantile(dist, 0.12)
     free = ~town
+    inward = math.atan2(n / 2 - corner[0], n / 2 - corner[1])  # from the town towards the AOI centre
     for d in days:
-        a0 = rng.uniform(ang.min(), ang.max())
+        a0 = inward + rng.uniform(-np.pi / 4, np.pi / 4)
         half = rng.uniform(0.35, 0.8)
         sector = np.abs(np.angle(np.exp(1j * (ang - a0)))) < half
         cand = free & sector & (dist >= r_lo)
@@ -1050,14 +1049,15 @@ def _build_urban(rng: np.random.Generator, n: int, opts: SceneOptions, cfg: dict
         sel = sel.reshape(n, n)
         build[sel] = d
         free &= ~sel
+    if not np.isfinite(build).any():  # cannot happen with a sector pointing inwards; keep a guard
+        build[(dist >= r_lo) & (dist < np.quantile(dist, 0.3))] = days[0]
     return {"covers": c, "crop_field": crop_field, "build_day": build, "days": days, "town": town}
 
 
 def _build_crops(rng: np.random.Generator, n: int, opts: SceneOptions, cfg: dict, crops: _Crops) -> dict:
-    c, crop_field = _farmland(rng, n, crops, {"winter_cereal": 0.35, "maize": 0.2, "soybean": 0.2,
-                                              "sunflower": 0.1, "grass": 0.15})
+    c, crop_field, fields = _farmland(rng, n, crops, {"winter_cereal": 0.35, "maize": 0.2, "soybean": 0.2,
+                                                      "sunflower": 0.1, "grass": 0.15})
     # hedgerows on some parcel boundaries
-    fields = _parcels(_rng(opts.seed, 99), (n, n), max(3, n // 16), max(6, n // 4))
     edge = np.zeros((n, n), bool)
     edge[:, 1:] |= fields[:, 1:] != fields[:, :-1]
     edge[1:, :] |= fields[1:, :] != fields[:-1, :]

@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -844,7 +845,8 @@ def write_scene(out_dir: str | os.PathLike[str], scenario: str | SyntheticScene,
     :class:`~rsvlm_temporal.synth.scenarios.SceneOptions` (size in 10 m pixels, start, end, sensors,
     cloud_prob, seed, s2_revisit_days, ...). ``proj_extension`` "v2" writes ``proj:code`` (default),
     "v1" writes ``proj:epsg`` like older Earth Search items. ``keep_arrays`` keeps the decoded
-    reflectance / quality arrays in the returned :class:`SceneOutput`.
+    reflectance / quality arrays in the returned :class:`SceneOutput` (set it False for large
+    scenes). Files of an earlier scene in ``out_dir`` are not removed: use an empty folder.
     """
     if proj_extension not in ("v1", "v2"):
         raise ValueError(f"proj_extension={proj_extension!r}: expected 'v1' or 'v2'")
@@ -892,7 +894,8 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
     ``demo-v1-<hash>``. Each scenario is a child catalog ``<scenario>/catalog.json`` with its
     truth in ``<scenario>/truth/``. The demo is built in a temporary folder and renamed into
     place with a marker file written last, so an interrupted build is never reused; later calls
-    return at once. ``workers`` processes (default: up to 2) generate scenarios in parallel.
+    return at once. ``workers`` processes generate scenarios in parallel (default: 2 when the
+    calling process runs a single thread, else 1).
     """
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     opts = {**DEMO_OPTIONS, **options}
@@ -910,7 +913,9 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
     try:
         t0 = time.time()
         jobs = [(scen, str(tmp / scen), dict(opts)) for scen in SCENARIO_NAMES]
-        n_workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(jobs)))
+        if workers is None:  # forking a multi-threaded process (a web app, dask) can deadlock
+            workers = min(2, os.cpu_count() or 1) if threading.active_count() == 1 else 1
+        n_workers = max(1, min(workers, len(jobs)))
         if n_workers == 1:
             results = [_demo_worker(j) for j in jobs]
         else:
