@@ -217,8 +217,8 @@ def analyze(
     ds = xr.Dataset(layers)
     for v in ds.data_vars.values():
         v.attrs.update(attrs)
-    ds["change_class"].attrs["class_names"] = CHANGE_CLASSES if mode == "series" else None
     if mode == "series":
+        ds["change_class"].attrs["class_names"] = CHANGE_CLASSES
         ds["burn_severity"].attrs["class_names"] = BURN_SEVERITY_CLASSES
     ds.attrs.update(attrs)
     return ChangeResult(ds, clear_counts, s, e, mode, params, mag.method,

@@ -93,6 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .synth import demo_catalog
 
     root = Path(demo_catalog())
+    root = root.parent if root.is_file() else root
     out = Path(args.out)
     print(f"demo catalog: {root}")
     for scenario_catalog in sorted(root.glob("*/catalog.json")):

@@ -31,6 +31,8 @@ from .writer import (
     DEMO_VERSION,
     SceneOutput,
     SensorSeries,
+    block_any,
+    block_mean,
     decode_dn,
     default_cache_dir,
     demo_catalog,
@@ -39,6 +41,7 @@ from .writer import (
     qa_pixel_values,
     s2_boa_offset_dn,
     scale_offset,
+    upsample,
     write_cog,
     write_scene,
 )
@@ -48,6 +51,6 @@ __all__ = [
     "Acquisition", "Atmosphere", "GridSpec", "SceneOptions", "SceneTruth", "SyntheticScene",
     "SyntheticSceneError", "SceneOutput", "SensorSeries", "DEMO_OPTIONS", "DEMO_VERSION",
     "location_name", "make_grid", "make_scene", "normalise_sensors", "index_of", "mix", "signature",
-    "signature_matrix", "decode_dn", "default_cache_dir", "demo_catalog", "encode_reflectance",
+    "signature_matrix", "block_any", "block_mean", "upsample", "decode_dn", "default_cache_dir", "demo_catalog", "encode_reflectance",
     "iter_demo_scenes", "qa_pixel_values", "s2_boa_offset_dn", "scale_offset", "write_cog", "write_scene",
 ]

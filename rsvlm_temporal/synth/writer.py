@@ -53,7 +53,8 @@ from ..classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
 from ..sensors import sensor_table
 from . import spectra
 from .scenarios import (
-    LANDSAT, S2, SCENARIO_NAMES, SENSOR_BANDS, Acquisition, Atmosphere, SceneOptions, SyntheticScene, _rng,
+    LANDSAT, S2, SCENARIO_NAMES, SENSOR_BANDS, Acquisition, Atmosphere, GridSpec, SceneOptions, SceneTruth,
+    SyntheticScene, _rng,
     _SCENARIO_CODE, _SENSOR_CODE, make_scene,
 )
 
@@ -276,12 +277,12 @@ class SceneOutput:
     series: dict[str, SensorSeries]
 
     @property
-    def truth(self):  # -> SceneTruth
+    def truth(self) -> SceneTruth:
         """The scene truth (rasters on the 10 m grid, events, captions, QA)."""
         return self.scene.truth
 
     @property
-    def grid(self):  # -> GridSpec
+    def grid(self) -> GridSpec:
         """The 10 m truth grid (epsg, transform, shape)."""
         return self.scene.grid
 
