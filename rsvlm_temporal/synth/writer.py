@@ -37,6 +37,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -357,6 +358,11 @@ def _observe(scene: SyntheticScene, acq: Acquisition, atm: Atmosphere) -> tuple[
     return out, fr
 
 
+@lru_cache(maxsize=None)
+def _lut(collection: str) -> np.ndarray:
+    return masks.lookup_table(sensor_table()[collection].quality)
+
+
 def _render(scene: SyntheticScene, acq: Acquisition, atm: Atmosphere) -> _Rendered:
     coll = acq.collection
     refl, fr = _observe(scene, acq, atm)
@@ -375,7 +381,6 @@ def _render(scene: SyntheticScene, acq: Acquisition, atm: Atmosphere) -> _Render
     water = block_mean(fr[m["water_clear"]] + fr[m["water_turbid"]], k_q) >= WATER_FRACTION
     valid = ~nod
     nvalid = max(int(valid.sum()), 1)
-    flags = np.zeros(cloud.shape, np.uint8)
     if coll == S2:
         sig = spectra.signature_matrix(S2, ("red", "nir"))
         rn = block_mean(spectra.mix(fr, sig), k_q)
@@ -387,8 +392,7 @@ def _render(scene: SyntheticScene, acq: Acquisition, atm: Atmosphere) -> _Render
         scl = np.where(cirrus, SCL["cirrus"], scl)
         scl = np.where(cloud, np.where(high, SCL["cloud_high"], SCL["cloud_medium"]), scl)
         scl = np.where(nod, SCL["nodata"], scl).astype(np.uint8)
-        lut = masks.lookup_table(table.quality)
-        flags = masks.decode(scl, lut)
+        flags = masks.decode(scl, _lut(coll))
         pct = {code: 100.0 * float(((scl == code) & valid).sum()) / nvalid for code in SCL.values()}
         cc = pct[8] + pct[9] + pct[10]
         props = {
@@ -411,8 +415,7 @@ def _render(scene: SyntheticScene, acq: Acquisition, atm: Atmosphere) -> _Render
         if acq.platform == "landsat-7":
             cirrus = np.zeros_like(cirrus)  # ETM+ has no cirrus band: cirrus stays unflagged
         qa = qa_pixel_values(acq.platform, nod, cloud, dilated, cirrus, shadow, water)
-        lut = masks.lookup_table(table.quality)
-        flags = masks.decode(qa, lut)
+        flags = masks.decode(qa, _lut(coll))
         cc = 100.0 * float(((cloud | cirrus) & valid).sum()) / nvalid
         props = {"landsat:cloud_cover_land": round(cc, 2)}
         quality = qa
@@ -911,6 +914,7 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
         return demo / "catalog.json"
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{DEMO_VERSION}-tmp-", dir=base))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary folder
     try:
         t0 = time.time()
         jobs = [(scen, str(tmp / scen), dict(opts)) for scen in SCENARIO_NAMES]
@@ -936,7 +940,12 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
                 shutil.rmtree(tmp, ignore_errors=True)
                 return demo / "catalog.json"
             shutil.rmtree(demo)  # stale or half-written
-        os.replace(tmp, demo)
+        try:
+            os.replace(tmp, demo)
+        except OSError:
+            if not _demo_ok(demo, spec):  # not a concurrent build that finished first
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
