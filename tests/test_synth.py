@@ -385,3 +385,20 @@ def test_demo_cache_is_reused_and_rebuilt_when_incomplete(tmp_path: Path):
     marker.unlink()  # a half-written cache is never reused
     assert demo_catalog(tmp_path, workers=1, **tiny) == root and marker.is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # shapely deprecations inside odc-geo
+def test_items_load_with_a_third_party_stac_loader(wildfire):
+    """odc-stac (optional 'bench' extra) reads the proj:code items onto the 10 m grid exactly."""
+    odc_stac = pytest.importorskip("odc.stac")
+    items = _items(wildfire)[S2]
+    ser = wildfire.series[S2]
+    ds = odc_stac.load(items, bands=["red", "swir22", "scl"], resolution=10, groupby="id",
+                       crs=wildfire.grid.crs)
+    so = np.array(ser.scale_offset)
+    for name, i in (("red", 2), ("swir22", 9)):
+        dn = ds[name].values.astype(np.float64)
+        dec = (dn * so[:, 0, None, None] + so[:, 1, None, None]).astype(np.float32)
+        dec[dn == 0] = np.nan
+        np.testing.assert_array_equal(dec, ser.reflectance[:, i])
+    np.testing.assert_array_equal(ds["scl"].values, ser.quality)
