@@ -200,7 +200,7 @@ class PeakRSS:
     result: Any
     #: ru_maxrss of the child process (every thread; not its own child processes)
     maxrss: int
-    #: RSS of the child just before ``fn`` ran (interpreter + imports): the baseline
+    #: RSS of the child just before ``fn`` ran (interpreter + ``preload`` imports): the baseline
     baseline: int
     #: highest polled sum of RSS over the child and all its descendants (worker processes)
     polled_tree_peak: int
@@ -212,8 +212,13 @@ class PeakRSS:
         return self.maxrss - self.baseline
 
 
-def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict,
+           preload: Sequence[str] = ()) -> None:
     try:
+        import importlib
+
+        for name in preload:
+            importlib.import_module(name)
         gc.collect()
         baseline = psutil.Process().memory_info().rss
         t0 = time.perf_counter()
@@ -229,17 +234,19 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None
 
 
 def peak_rss(fn: Callable[..., Any], *args: Any, poll_interval: float = 0.05,
-             timeout: float | None = None, **kwargs: Any) -> PeakRSS:
+             timeout: float | None = None, preload: Sequence[str] = (), **kwargs: Any) -> PeakRSS:
     """Run ``fn(*args, **kwargs)`` in a fresh ``spawn`` process and measure its peak memory.
 
     ``fn`` must be importable (defined at module level) and its result picklable. The child's
     ``ru_maxrss`` covers all its threads (dask's threaded scheduler); ``polled_tree_peak`` adds
     its descendant processes (LocalCluster workers), polled every ``poll_interval`` seconds.
-    An exception in the child is raised here as ``RuntimeError`` with its traceback.
+    ``preload``: modules the child imports before its baseline RSS is taken, so that
+    ``increase`` counts what ``fn`` allocates rather than imports. An exception in the child is
+    raised here as ``RuntimeError`` with its traceback.
     """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs), daemon=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs, tuple(preload)), daemon=False)
     proc.start()
     child.close()
     peak = 0
@@ -273,8 +280,10 @@ def peak_rss(fn: Callable[..., Any], *args: Any, poll_interval: float = 0.05,
         status, result, maxrss, baseline, seconds = parent.recv()
     except EOFError:
         proc.join()
-        raise RuntimeError(f"the measured process died (exit code {proc.exitcode}), e.g. killed "
-                           "for memory") from None
+        code = proc.exitcode
+        why = "killed by a signal, e.g. for memory" if code is not None and code < 0 else \
+            "its start-up failed (see above: spawn re-imports the main script, which must be a file)"
+        raise RuntimeError(f"the measured process ended (exit code {code}) without a result: {why}") from None
     finally:
         stop.set()
         poller.join()

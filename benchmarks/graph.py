@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+# run as a script, benchmarks/ would come first on sys.path and this file would shadow the
+# library of the same name (benchmarks/distributed.py vs dask.distributed): use the repo root
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import DATA_DIR, report  # noqa: E402
 from benchmarks.make_inputs import generate  # noqa: E402

@@ -16,6 +16,10 @@ local COGs (``make_inputs.py``; generated on first use) to float32 and reduces t
   ``mask`` coordinate and applied (what users get; reads one more, uint8, file per date);
   (d') the same items without the SCL asset (no quality band; band reads only, like (a)-(c)).
 
+``--offset N`` reads an AOI without the files' first N rows and columns instead of the whole
+files, as real AOIs (crops of a tile, not aligned to its 512 px tiles) are read; every reader
+then reads that AOI ((a): the tile windows clipped to it).
+
 (b)-(d) run on dask's threaded scheduler with ``num_workers = cores``. The OS page cache is
 warmed first; each reader runs ``--repeat`` times and the best wall time counts. Mpx/s =
 megapixels of band data (dates x bands x height x width; the SCL band not counted) per second.
@@ -34,6 +38,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+# run as a script, benchmarks/ would come first on sys.path and this file would shadow the
+# library of the same name (benchmarks/distributed.py vs dask.distributed): use the repo root
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (  # noqa: E402
     DATA_DIR, best_of, cores, report, threaded_dask, warm_page_cache,
@@ -50,8 +57,9 @@ def _cpu() -> float:
 
 # --- (a) bare rasterio ------------------------------------------------------------------------
 
-def rasterio_sum(files: list[Path], size: int, threads: int, block: int = BLOCK) -> float:
-    """Sum of all pixels (float32) of ``files``, read tile by tile on a ``threads`` pool."""
+def rasterio_sum(files: list[Path], size: int, threads: int, block: int = BLOCK, offset: int = 0) -> float:
+    """Sum of the pixels (float32) of ``files`` from row/column ``offset`` on, read tile by tile
+    (each tile window clipped to that AOI) on a ``threads`` pool."""
     import rasterio
     from rasterio.windows import Window
 
@@ -69,10 +77,13 @@ def rasterio_sum(files: list[Path], size: int, threads: int, block: int = BLOCK)
             ds = handles[path] = rasterio.open(path, sharing=False)
             with lock:
                 opened.append(ds)
-        win = Window(col, row, min(block, size - col), min(block, size - row))
+        r0, c0 = max(row, offset), max(col, offset)
+        win = Window(c0, r0, min(col + block, size) - c0, min(row + block, size) - r0)
         return float(ds.read(1, window=win, out_dtype="float32").sum(dtype=np.float32))
 
-    tasks = [(str(f), r, c) for f in files for r in range(0, size, block) for c in range(0, size, block)]
+    first = (offset // block) * block
+    tasks = [(str(f), r, c) for f in files for r in range(first, size, block)
+             for c in range(first, size, block)]
     try:
         with ThreadPoolExecutor(threads) as pool:
             return float(np.sum(list(pool.map(read, tasks)), dtype=np.float64))
@@ -83,34 +94,41 @@ def rasterio_sum(files: list[Path], size: int, threads: int, block: int = BLOCK)
 
 # --- (b) stackstac, (c) odc-stac, (d) load_cube -----------------------------------------------
 
-def stackstac_cube(inp: Inputs) -> Any:
+def aoi_bounds(inp: Inputs, offset: int) -> tuple[float, float, float, float]:
+    """The files' grid without its first ``offset`` rows and columns (EPSG:32633 metres)."""
+    b, d = inp.bounds, offset * inp.resolution
+    return (b[0] + d, b[1], b[2], b[3] - d)
+
+
+def stackstac_cube(inp: Inputs, offset: int = 0) -> Any:
     import stackstac
 
     return stackstac.stack(inp.items, assets=list(inp.bands), epsg=inp.epsg,
-                           resolution=inp.resolution, bounds=inp.bounds, dtype="float32",
+                           resolution=inp.resolution, bounds=aoi_bounds(inp, offset), dtype="float32",
                            fill_value=np.float32(np.nan), rescale=False)
 
 
-def odc_cube(inp: Inputs, chunk: int) -> Any:
+def odc_cube(inp: Inputs, chunk: int, offset: int = 0) -> Any:
     import odc.stac
     import pystac
     from affine import Affine
     from odc.geo.geobox import GeoBox
 
     items = [pystac.Item.from_dict(d) for d in inp.items]
-    b = inp.bounds
-    gbox = GeoBox((inp.size, inp.size), Affine(inp.resolution, 0, b[0], 0, -inp.resolution, b[3]),
+    b = aoi_bounds(inp, offset)
+    n = inp.size - offset
+    gbox = GeoBox((n, n), Affine(inp.resolution, 0, b[0], 0, -inp.resolution, b[3]),
                   f"EPSG:{inp.epsg}")
     ds = odc.stac.load(items, bands=list(inp.bands), geobox=gbox,
                        chunks={"x": chunk, "y": chunk}, dtype="float32")
     return ds.to_array("band")
 
 
-def our_cube(inp: Inputs, quality: bool, chunk: int) -> Any:
+def our_cube(inp: Inputs, quality: bool, chunk: int, offset: int = 0) -> Any:
     from rsvlm_temporal.cube import load_cube
 
     items = inp.items if quality else inp.items_without_quality()
-    return load_cube(items, bands=list(inp.bands), chunksize=chunk)
+    return load_cube(items, bands=list(inp.bands), chunksize=chunk, bounds=aoi_bounds(inp, offset))
 
 
 def dask_sum(build: Callable[[], Any]) -> float:
@@ -141,22 +159,26 @@ def profile_ours(inp: Inputs, quality: bool, chunk: int, out: Path) -> None:
 
 def run(dates: int = 24, nbands: int = 6, size: int = 1024, repeat: int = 3,
         threads: int | None = None, chunk: int = 512, peer_chunk: int = 1024,
-        only: str = "a,b,c,d,d0", append: bool = True) -> list[list[Any]]:
+        only: str = "a,b,c,d,d0", append: bool = True, offset: int = 0) -> list[list[Any]]:
     threads = threads or cores()
     inp = generate(dates, nbands, size, quiet=True)
     files = inp.band_files()
     warm_page_cache(files + inp.quality_files())
-    mpx = len(files) * size * size / 1e6
+    if not 0 <= offset < size:
+        raise ValueError(f"offset must be 0 <= offset < size ({size}), got {offset}")
+    mpx = len(files) * (size - offset) ** 2 / 1e6
     wanted = [w.strip() for w in only.split(",") if w.strip()]
     readers: dict[str, tuple[str, Callable[[], float]]] = {
         "a": (f"(a) rasterio, {threads} threads, {BLOCK} px windows",
-              lambda: rasterio_sum(files, size, threads)),
-        "b": ("(b) stackstac.stack (defaults, chunks 1024)", lambda: dask_sum(lambda: stackstac_cube(inp))),
-        "c": (f"(c) odc.stac.load (chunks {peer_chunk})", lambda: dask_sum(lambda: odc_cube(inp, peer_chunk))),
+              lambda: rasterio_sum(files, size, threads, offset=offset)),
+        "b": ("(b) stackstac.stack (defaults, chunks 1024)",
+              lambda: dask_sum(lambda: stackstac_cube(inp, offset))),
+        "c": (f"(c) odc.stac.load (chunks {peer_chunk})",
+              lambda: dask_sum(lambda: odc_cube(inp, peer_chunk, offset))),
         "d": (f"(d) load_cube, SCL decoded + masked (chunks {chunk})",
-              lambda: dask_sum(lambda: our_cube(inp, True, chunk))),
+              lambda: dask_sum(lambda: our_cube(inp, True, chunk, offset))),
         "d0": (f"(d') load_cube, no quality band (chunks {chunk})",
-               lambda: dask_sum(lambda: our_cube(inp, False, chunk))),
+               lambda: dask_sum(lambda: our_cube(inp, False, chunk, offset))),
     }
     results: dict[str, tuple[float, float, float, list[float]]] = {}
     with threaded_dask(threads):
@@ -174,9 +196,10 @@ def run(dates: int = 24, nbands: int = 6, size: int = 1024, repeat: int = 3,
         best, cpu_s, total, _ = results[key]
         rows.append([readers[key][0], mpx / best, (base[0] / best) if base else float("nan"),
                      best, cpu_s, mpx / cpu_s])
-    notes = _checks(results, dates, nbands, size)
+    notes = _checks(results, dates, nbands, size - offset)
     report("loader", ["reader", "Mpx/s", "ratio to (a)", "best s", "CPU s/run", "Mpx per CPU s"],
            rows, params={"dates": dates, "bands": nbands, "size": f"{size}x{size}",
+                         "AOI": f"{size - offset}x{size - offset} from pixel ({offset}, {offset})",
                          "band Mpx": round(mpx, 1), "threads": threads, "repeat": repeat},
            notes=notes, append=append)
     return rows
@@ -208,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="default: cores")
     ap.add_argument("--chunk", type=int, default=512, help="load_cube chunksize (px)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="read the AOI without the first N rows/columns (a crop, as real AOIs are)")
     ap.add_argument("--peer-chunk", type=int, default=1024, help="odc-stac chunk (px)")
     ap.add_argument("--only", default="a,b,c,d,d0", help="subset of a,b,c,d,d0")
     ap.add_argument("--profile", action="store_true",
@@ -221,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         name = "profile-loader-noqa.txt" if a.no_quality else "profile-loader.txt"
         profile_ours(inp, not a.no_quality, a.chunk, DATA_DIR / name)
         return
-    run(a.dates, a.bands, a.size, a.repeat, a.threads, a.chunk, a.peer_chunk, a.only, not a.no_append)
+    run(a.dates, a.bands, a.size, a.repeat, a.threads, a.chunk, a.peer_chunk, a.only,
+        not a.no_append, a.offset)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Generate the benchmark inputs: Sentinel-2 L2A-like COGs and a static STAC catalog.
 
 ``python benchmarks/make_inputs.py --dates 24 --bands 6 --size 1024`` writes, deterministically,
-into ``benchmarks/_data/s2l2a-<dates>d-<bands>b-<size>px/``:
+into ``benchmarks/_data/s2l2a-<dates>d-<bands>b-<size>px[-every<N>d]/`` (one date every
+``--every`` days, default 5, from 2023-03-01; the analysis benchmark uses 24 dates every 30 days
+so that the series spans two years):
 
 - per date and band a uint16 COG (DEFLATE, 512 px internal tiles, overviews as the GDAL COG
   driver makes them) of realistic, noisy surface-reflectance DNs on a 10 m UTM grid
-  (EPSG:32633): a land-cover map (vegetation, bare soil, built-up, water) with per-class spectra,
-  seasonal vegetation phenology, per-pixel noise and texture, clouds and their shadows; DN =
+  (EPSG:32633, centred on its central meridian): a land-cover map (vegetation, bare soil, built-up, water) with per-class spectra,
+  seasonal vegetation phenology, per-pixel noise and texture, clouds and their shadows, and one
+  change (a vegetation patch of about 4% of the area cleared to bare soil from two thirds of
+  the series on); DN =
   reflectance * 10000 + 1000 (processing baseline >= 04.00, so ``raster:bands`` scale 0.0001,
   offset -0.1);
 - per date a uint8 SCL COG (classes 3 shadow, 4 vegetation, 5 bare/built-up, 6 water, 8/9
@@ -33,12 +37,21 @@ from typing import Any
 
 import numpy as np
 
+# run as a script, benchmarks/ would come first on sys.path and this file would shadow the
+# library of the same name (benchmarks/distributed.py vs dask.distributed): use the repo root
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import DATA_DIR  # noqa: E402
 
 EPSG = 32633
 RES = 10.0
-ORIGIN = (399960.0, 5300040.0)  # upper-left corner, like the MGRS tile 33TVN
+NORTH = 5300040.0  # top edge (metres), about 47.8 N
+
+
+def origin(size: int) -> tuple[float, float]:
+    """Upper-left corner of a ``size`` px grid centred on the zone's central meridian (easting
+    500 km), where a lat/lon AOI maps to UTM with almost no growth (no grid convergence)."""
+    return (500000.0 - (size // 2) * RES, NORTH)
 BLOCK = 512
 #: band order: the cube's default six first
 BAND_ORDER = ("blue", "green", "red", "nir", "swir16", "swir22", "rededge1", "rededge2",
@@ -81,7 +94,7 @@ class Inputs:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """Grid bounds (minx, miny, maxx, maxy) in EPSG:32633 metres."""
-        x0, y0 = ORIGIN
+        x0, y0 = origin(self.size)
         return (x0, y0 - self.size * RES, x0 + self.size * RES, y0)
 
     def band_files(self) -> list[Path]:
@@ -99,8 +112,8 @@ class Inputs:
         return out
 
 
-def folder_for(dates: int, nbands: int, size: int) -> Path:
-    return DATA_DIR / f"s2l2a-{dates}d-{nbands}b-{size}px"
+def folder_for(dates: int, nbands: int, size: int, every: int = 5) -> Path:
+    return DATA_DIR / (f"s2l2a-{dates}d-{nbands}b-{size}px" + (f"-every{every}d" if every != 5 else ""))
 
 
 def _smooth_field(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -132,7 +145,8 @@ def _write_cog(path: Path, array: np.ndarray, nodata: int) -> None:
     from affine import Affine
     from rasterio.io import MemoryFile
 
-    transform = Affine(RES, 0.0, ORIGIN[0], 0.0, -RES, ORIGIN[1])
+    x0, y0 = origin(array.shape[1])
+    transform = Affine(RES, 0.0, x0, 0.0, -RES, y0)
     profile = dict(driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
                    dtype=array.dtype, crs=f"EPSG:{EPSG}", transform=transform, nodata=nodata,
                    tiled=True, blockxsize=BLOCK, blockysize=BLOCK)
@@ -149,7 +163,7 @@ def _write_cog(path: Path, array: np.ndarray, nodata: int) -> None:
 def _bbox_lonlat(size: int) -> list[float]:
     from pyproj import Transformer
 
-    x0, y0 = ORIGIN
+    x0, y0 = origin(size)
     tr = Transformer.from_crs(EPSG, 4326, always_xy=True)
     b = tr.transform_bounds(x0, y0 - size * RES, x0 + size * RES, y0, densify_pts=21)
     return [round(v, 7) for v in b]
@@ -157,7 +171,8 @@ def _bbox_lonlat(size: int) -> list[float]:
 
 def _item(item_id: str, when: dt.datetime, platform: str, size: int, cloud: float,
           hrefs: dict[str, str], bbox: list[float]) -> dict[str, Any]:
-    transform = [RES, 0.0, ORIGIN[0], 0.0, -RES, ORIGIN[1]]
+    x0, y0 = origin(size)
+    transform = [RES, 0.0, x0, 0.0, -RES, y0]
     assets: dict[str, Any] = {}
     for band, href in hrefs.items():
         if band == "scl":
@@ -202,16 +217,20 @@ def _item(item_id: str, when: dt.datetime, platform: str, size: int, cloud: floa
 
 
 def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
-             force: bool = False, quiet: bool = False) -> Inputs:
-    """Generate (or reuse) the input set; returns its :class:`Inputs`."""
+             force: bool = False, quiet: bool = False, every: int = 5) -> Inputs:
+    """Generate (or reuse) the input set (``every``: days between dates); returns its
+    :class:`Inputs`."""
     if not 1 <= nbands <= len(BAND_ORDER):
         raise ValueError(f"bands must be 1..{len(BAND_ORDER)}, got {nbands}")
     if size < 16 or dates < 1:
         raise ValueError(f"expected size >= 16 px and dates >= 1, got size={size}, dates={dates}")
     bands = BAND_ORDER[:nbands]
-    root = folder_for(dates, nbands, size)
+    if every < 1:
+        raise ValueError(f"every must be >= 1 day, got {every}")
+    root = folder_for(dates, nbands, size, every)
     manifest = root / "items.json"
-    params = {"dates": dates, "bands": list(bands), "size": size, "seed": seed, "block": BLOCK}
+    params = {"dates": dates, "bands": list(bands), "size": size, "seed": seed, "block": BLOCK,
+              "every": every, "version": 3}
     if manifest.exists() and not force:
         data = json.loads(manifest.read_text())
         if data.get("rsvlm:params") == params and all(
@@ -221,26 +240,30 @@ def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
     rng = np.random.default_rng(seed)
     cls = _landcover(rng, size)
     texture = (_smooth_field(rng, size, max(4, size // 8)) - 0.5).astype(np.float32)
+    patch = _smooth_field(rng, size, max(4, size // 128))
+    cleared = (cls == 0) & (patch > np.quantile(patch, 0.9))  # ~4% of the area
+    change_from = (2 * dates) // 3
     spec = {k: dict(zip(_SPEC_ORDER, v)) for k, v in SPECTRA.items()}
     names = list(SPECTRA)
     bbox = _bbox_lonlat(size)
     items = []
     for d in range(dates):
-        when = START + dt.timedelta(days=5 * d)
+        when = START + dt.timedelta(days=every * d)
+        cls_d = np.where(cleared, np.uint8(1), cls) if d >= change_from else cls
         platform = "sentinel-2a" if d % 2 == 0 else "sentinel-2b"
         item_id = f"S2{platform[-1].upper()}_33TVN_{when:%Y%m%d}_0_L2A"
         folder = root / item_id
         folder.mkdir(exist_ok=True)
         r = np.random.default_rng([seed, d])
-        # phenology: vegetation greenness peaks mid-series
-        green = 0.55 + 0.45 * np.sin(np.pi * (d + 0.5) / max(dates, 1))
+        # phenology: vegetation greenness peaks in July of every year
+        green = 0.55 + 0.45 * np.cos(2 * np.pi * (when.timetuple().tm_yday - 196) / 365.25)
         cloud_frac = float(r.choice([0.0, 0.0, 0.05, 0.15, 0.35]))
         cfield = _smooth_field(r, size, max(4, size // 64))
         cloud = cfield > np.quantile(cfield, 1 - cloud_frac) if cloud_frac else np.zeros_like(cls, bool)
         shadow = np.roll(cloud, (size // 40, size // 30), axis=(0, 1)) & ~cloud
         thin = (cfield > np.quantile(cfield, 1 - cloud_frac - 0.03)) & ~cloud if cloud_frac else \
             np.zeros_like(cls, bool)
-        scl = np.array([SCL_OF_CLASS[n] for n in names], np.uint8)[cls]
+        scl = np.array([SCL_OF_CLASS[n] for n in names], np.uint8)[cls_d]
         scl[shadow] = 3
         scl[thin] = 10
         cloudy = cloud & (cfield > np.quantile(cfield, 1 - cloud_frac / 2)) if cloud_frac else cloud
@@ -249,11 +272,11 @@ def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
         hrefs: dict[str, str] = {}
         for band in bands:
             table = np.array([spec[n][band] for n in names], np.float32)
-            refl = table[cls]
+            refl = table[cls_d]
             if band in ("nir", "nir08", "rededge2", "rededge3", "rededge1", "nir09"):
-                refl = np.where(cls == 0, refl * green, refl)
+                refl = np.where(cls_d == 0, refl * green, refl)
             elif band in ("red", "blue", "swir16", "swir22"):
-                refl = np.where(cls == 0, refl * (1.6 - 0.6 * green), refl)
+                refl = np.where(cls_d == 0, refl * (1.6 - 0.6 * green), refl)
             refl = refl * (1.0 + 0.25 * texture) + r.normal(0.0, 0.006, refl.shape).astype(np.float32)
             refl = np.where(cloud, 0.45 + 0.3 * cfield, refl)
             refl = np.where(thin, refl + 0.08, refl)
@@ -303,10 +326,11 @@ def main(argv: list[str] | None = None) -> Inputs:
     ap.add_argument("--bands", type=int, default=6, help="number of bands (blue, green, red, nir, "
                     "swir16, swir22 first)")
     ap.add_argument("--size", type=int, default=1024, help="width = height in pixels (10 m)")
+    ap.add_argument("--every", type=int, default=5, help="days between dates")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="regenerate even if present")
     a = ap.parse_args(argv)
-    inputs = generate(a.dates, a.bands, a.size, a.seed, a.force)
+    inputs = generate(a.dates, a.bands, a.size, a.seed, a.force, every=a.every)
     files = inputs.band_files() + inputs.quality_files()
     mb = sum(f.stat().st_size for f in files) / 1e6
     raw = a.dates * a.bands * a.size * a.size * 2 / 1e6

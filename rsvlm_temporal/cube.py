@@ -181,11 +181,23 @@ def _load_group(
     bounds: Bounds, chunksize: int, mask_flags: int, resampling: Any,
 ) -> xr.DataArray:
     """One sensor's items on the target grid: lazy reflectance with mask/sensor/id coords."""
-    from .reader import flags_block, reflectance_block  # per-plane kernels (see reader.py)
+    from .reader import aligned_chunks, flags_block, reflectance_block  # see reader.py
 
     sensor = items[0].sensor
     has_quality = all(it.quality is not None for it in items)
     assets = list(bands) + ([QUALITY_KEY] if has_quality else [])
+    # Chunk edges on multiples of ``chunksize`` native pixels (the files' tile edges), not at the
+    # AOI corner: a chunk straddling tiles makes each thread decode the tiles it shares again.
+    height = int(round((bounds[3] - bounds[1]) / res[1]))
+    width = int(round((bounds[2] - bounds[0]) / res[0]))
+    ychunks: Any = chunksize
+    xchunks: Any = chunksize
+    native = (g for it in items for g in map(it.grid, bands) if g is not None and g[0] == epsg
+              and math.isclose(abs(g[1].a), res[0]) and math.isclose(abs(g[1].e), res[1]))
+    grid = next(native, None)  # the first item's grid at the target resolution, as for snapping
+    if grid is not None:
+        xchunks = aligned_chunks(width, int(round((bounds[0] - grid[1].c) / res[0])), chunksize)
+        ychunks = aligned_chunks(height, int(round((grid[1].f - bounds[3]) / res[1])), chunksize)
     raw = stackstac.stack(
         [stackstac_dict(i) for i in items],
         assets=assets,
@@ -200,7 +212,7 @@ def _load_group(
         xy_coords="center",
         properties=False,
         band_coords=False,
-        chunksize=(1, len(assets), chunksize, chunksize),
+        chunksize=(1, len(assets), ychunks, xchunks),
         resampling=resampling,
         reader=DNReader,
     )
@@ -257,7 +269,7 @@ def _mosaic_same_day(cube: xr.DataArray, mask_flags: int) -> xr.DataArray:
 def _first_clear_refl(refl: np.ndarray, flags: np.ndarray, mask_flags: int) -> np.ndarray:
     """(k, b, y, x) reflectance + (k, 1, y, x) flags -> (b, y, x) of the first usable member."""
     pick = np.argmax((flags[:, 0] & mask_flags) == 0, axis=0)  # 0 where none is usable
-    return np.take_along_axis(refl, pick[None, None, None], axis=0)[0]
+    return np.take_along_axis(refl, pick[None, None], axis=0)[0]
 
 
 def _first_clear_flags(refl: np.ndarray, flags: np.ndarray, mask_flags: int) -> np.ndarray:
