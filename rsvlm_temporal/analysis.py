@@ -26,6 +26,7 @@ from .change.series import LAYERS, SeriesParams, series_kernel
 from .classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
 from .errors import InsufficientDataError, UnknownBandError
 from .timeutil import datetime_to_days, days_to_datetime
+from .cube import nanmedian_time
 from .grid import georef_attrs
 from .store import open_stack, write_stack
 
@@ -103,7 +104,7 @@ def _period_median(cube: xr.DataArray, lo: np.datetime64, hi: np.datetime64) -> 
     if part.sizes["time"] == 0:
         raise InsufficientDataError(f"no acquisition between {lo} and {hi}; widen the period")
     data = part.data.rechunk({0: -1})
-    med = da.map_blocks(_nanmedian0, data, dtype=np.float32, drop_axis=0)
+    med = da.map_blocks(nanmedian_time, data, dtype=np.float32, drop_axis=0)
     return xr.DataArray(med, dims=("band", "y", "x"),
                         coords={"band": cube.band, "y": cube.y, "x": cube.x}, attrs=cube.attrs)
 
@@ -123,14 +124,6 @@ def _materialise_periods(before: xr.DataArray, after: xr.DataArray,
         arr.attrs.update(before.attrs)
         out.append(arr)
     return out[0], out[1]
-
-
-def _nanmedian0(a: np.ndarray) -> np.ndarray:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=0).astype(np.float32)
 
 
 def analyze(

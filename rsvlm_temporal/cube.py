@@ -160,22 +160,6 @@ def _scale_offset(items: list[NormalisedItem], bands: Sequence[str]) -> tuple[np
     return scale, offset
 
 
-def _flags_block(dn: np.ndarray, qa: np.ndarray, *, nodata: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
-    """One block: quality flags (t, y, x); NODATA also where the first band holds its nodata DN."""
-    flags = masks.decode(qa, lut) if lut is not None else np.zeros(qa.shape, np.uint8)
-    return flags | np.where(dn[:, 0] == nodata[0], masks.NODATA, np.uint8(0)).astype(np.uint8)
-
-
-def _refl_block(dn: np.ndarray, qa: np.ndarray, scale: np.ndarray, offset: np.ndarray, *,
-                nodata: np.ndarray, lut: np.ndarray | None, mask_flags: int) -> np.ndarray:
-    """One block: DN (t, b, y, x) + quality (t, y, x) -> float32 reflectance, NaN where masked."""
-    flags = _flags_block(dn, qa, nodata=nodata, lut=lut)
-    out = dn.astype(np.float32) * scale[:, :, None, None] + offset[:, :, None, None]
-    bad = (dn == nodata[None, :, None, None]) | ((flags & mask_flags) != 0)[:, None]
-    out[bad] = np.nan
-    return out
-
-
 def _load_group(
     items: list[NormalisedItem], bands: Sequence[str], epsg: int, res: tuple[float, float],
     bounds: Bounds, chunksize: int, mask_flags: int, resampling: Any,
@@ -318,7 +302,7 @@ def composite(cube: xr.DataArray, period: Composite) -> xr.DataArray:
         idx = np.flatnonzero(starts == start)
         part = cube.isel(time=idx)
         data = part.data.rechunk({0: len(idx)})
-        med = da.map_blocks(_nanmedian_block, data, dtype=np.float32, drop_axis=0)[None]
+        med = da.map_blocks(nanmedian_time, data, dtype=np.float32, drop_axis=0)[None]
         count = da.map_blocks(_count_block, data, dtype=np.uint16, drop_axis=[0, 1])[None]
         flags = da.where(count == 0, masks.NODATA, np.uint8(0)).astype(np.uint8)
         sensors = sorted(set(part.sensor.values.tolist()))
@@ -336,7 +320,8 @@ def composite(cube: xr.DataArray, period: Composite) -> xr.DataArray:
     return xr.concat(out, dim="time", coords="different", compat="equals")
 
 
-def _nanmedian_block(a: np.ndarray) -> np.ndarray:
+def nanmedian_time(a: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN (all-NaN -> NaN, no warning), float32; a dask block function."""
     if a.shape[0] == 0:
         return np.full(a.shape[1:], np.nan, np.float32)
     with warnings.catch_warnings():
