@@ -3,9 +3,11 @@
 The kernel runs on one spatial block with the whole time axis (numpy, vectorised over pixels):
 
 1. Spectral indices per clear observation (NDVI, NBR, MNDWI, NDBI).
-2. A seasonal baseline per observation: the median of the monthly composites of the same
-   month +-1 in the previous year. Comparing like seasons keeps crop cycles and phenology out
-   of the change (a field that is bare every winter is not "vegetation loss" each winter).
+2. A seasonal baseline per observation: the previous year's clear observations within
+   +-``baseline_window_days`` of the same day of year, as an envelope (lowest, median, highest).
+   Comparing like seasons keeps crop cycles and phenology out of the change (a field that is
+   bare every winter is not "vegetation loss" each winter), and asking a change to leave the
+   whole envelope tolerates a crop sown or harvested a couple of weeks earlier than last year.
 3. Per test (vegetation drop, NBR drop, new water, built-up gain, vegetation gain) the first
    date of a persistent deviation: one that holds for ``persistence`` consecutive clear
    observations (clouds skipped), so a single cloudy or noisy date is never a change.
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
+from .unmixing import fcls
 
 #: output layers of the kernel, in order (all float32 rasters; dates in days since 1970-01-01)
 LAYERS = (
@@ -37,16 +40,23 @@ class SeriesParams:
     """Thresholds of the time-series change tests (index units, unitless; days)."""
 
     persistence: int = 3  #: consecutive clear observations a change must hold
-    flood_persistence: int = 2  #: floods are short: fewer observations suffice
+    flood_persistence: int = 1  #: floods last days to weeks: one clear date of new water suffices
+    recession_persistence: int = 2  #: clear dry observations in a row that end a flood
     gain_persistence: int = 9  #: regrowth is slow and lasting; shorter gains are phenology shifts
     ndvi_drop: float = 0.15  #: NDVI below its seasonal baseline by more than this
     ndvi_gain: float = 0.15
     nbr_drop: float = 0.10  #: dNBR lower bound of "low severity" (Key & Benson 2006)
+    nir_drop: float = 0.08  #: a fire lowers NIR reflectance by at least this share
     ndbi_gain: float = 0.08
-    water_mndwi: float = 0.0  #: MNDWI > 0 is open water (Xu 2006)
+    water_index: float = 0.0  #: (MNDWI + NDWI) / 2 above this is open water
+    min_fraction_gain: float = 0.1  #: unmixed fraction a replacing surface must gain at a break
+    min_built_gain: float = 0.4  #: built-up fraction gained by the end of the series for "built-up gain"
+    max_unmixing_rms: float = 0.015  #: reflectance misfit above which a spectrum is not trusted to name a surface
+    spectral_departure: float = 0.02  #: reflectance (RMS over bands) outside the baseline's range
+    spectral_departure_onset: float = 0.006  #: the same, for dating the start of a detected change
     permanent_water_fraction: float = 0.75  #: water in this share of clear observations
     vegetated_ndvi: float = 0.3  #: NDVI baseline above this counts as vegetated
-    baseline_months: int = 1  #: +- months around the same month of the previous year
+    baseline_window_days: int = 24  #: +- days around the same day of the previous year (phenology shifts)
     bands: tuple[str, ...] = field(default=("blue", "green", "red", "nir", "swir16", "swir22"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,7 +64,9 @@ class SeriesParams:
 
 
 #: endmembers of the linear unmixing of pre/post spectra (rows of the spectral library)
-ENDMEMBERS = ("forest", "bare_soil", "built_up", "burned", "water_clear")
+ENDMEMBERS = ("forest", "dry_vegetation", "bare_soil", "built_up", "burned", "water_clear")
+#: what may replace vegetation at a break (the rest of a clearing or harvest is bare soil or slash)
+REPLACING = ("bare_soil", "dry_vegetation", "built_up", "burned")
 
 
 def endmember_matrix(band_names: tuple[str, ...]) -> np.ndarray:
@@ -64,14 +76,6 @@ def endmember_matrix(band_names: tuple[str, ...]) -> np.ndarray:
 
     full = signature_matrix("sentinel-2-l2a", list(band_names))
     return np.stack([full[MATERIALS.index(m)] for m in ENDMEMBERS]).astype(np.float32)
-
-
-def unmix(spectra: np.ndarray, endmembers: np.ndarray, weight: float = 1.0) -> np.ndarray:
-    """Fractions (E, P) of spectra (B, P) by least squares with a sum-to-one row (weight
-    ``weight``), the linear mixing model of Adams, Smith & Johnson (1986)."""
-    a = np.vstack([endmembers.T, weight * np.ones((1, endmembers.shape[0]))])  # (B+1, E)
-    rhs = np.vstack([spectra, weight * np.ones((1, spectra.shape[1]))])
-    return np.linalg.lstsq(a, np.nan_to_num(rhs), rcond=None)[0]
 
 
 def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -105,6 +109,23 @@ def _first_persistent(flag: np.ndarray, valid: np.ndarray, n: int, days: np.ndar
     return idx, date
 
 
+def _run_start(elevated: np.ndarray, valid: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Start of the run of valid ``elevated`` observations that ends at index ``idx`` (per pixel;
+    invalid observations are skipped, -1 stays -1). elevated, valid: (T, P) bool; idx: (P,)."""
+    T, P = valid.shape
+    t = np.arange(T)[:, None]
+    calm = np.where(valid & ~elevated, t, -1)
+    last_calm = np.maximum.accumulate(calm, axis=0)  # last calm valid obs at or before t
+    nxt = np.where(valid, t, T)
+    next_valid = np.minimum.accumulate(nxt[::-1], axis=0)[::-1]  # first valid obs at or after t
+    i = np.clip(idx, 0, T - 1)
+    cols = np.arange(P)
+    k = last_calm[i, cols]
+    start = np.where(k < i, next_valid[np.clip(k + 1, 0, T - 1), cols], i)
+    start = np.where(k == i, i, start)  # the detection itself is calm: date it there
+    return np.where(idx >= 0, np.minimum(start, i), -1)
+
+
 def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """Median of the first ``n`` valid observations from index ``idx`` on, per pixel.
 
@@ -119,6 +140,13 @@ def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int)
     return _nanmedian(np.where(sel, values, np.nan), axis=0)
 
 
+def _last_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """Median of the last ``n`` valid observations of the series (B, P), for pixels with idx >= 0."""
+    order = np.cumsum(valid[::-1], axis=0)[::-1]  # rank from the end (1 = last valid)
+    sel = valid & (order <= n) & (idx >= 0)
+    return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
+
+
 def _pre_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """Median of the last ``n`` valid observations before index ``idx``, per pixel (NaN none)."""
     T = valid.shape[0]
@@ -128,6 +156,24 @@ def _pre_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) 
     return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
 
 
+def _seasonal_envelope(v: np.ndarray, valid: np.ndarray, days: np.ndarray, window: int,
+                       lag: int = 365) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lowest, median and highest clear value (T, P) of ``v`` (T, P) among the observations
+    ``lag`` +- ``window`` days before each observation (NaN where there is none)."""
+    T, P = v.shape
+    x = np.where(valid, v, np.nan)
+    lo, mid, hi = (np.full((T, P), np.nan, np.float32) for _ in range(3))
+    starts = np.searchsorted(days, days - lag - window, side="left")
+    stops = np.searchsorted(days, days - lag + window, side="right")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for t in range(T):
+            if stops[t] > starts[t]:
+                w = x[starts[t]:stops[t]]
+                lo[t], mid[t], hi[t] = np.nanmin(w, 0), np.nanmedian(w, 0), np.nanmax(w, 0)
+    return lo, mid, hi
+
+
 def _severity(dnbr: np.ndarray) -> np.ndarray:
     out = np.zeros(dnbr.shape, np.float32)
     for code, lower in sorted(BURN_SEVERITY_BOUNDS.items()):
@@ -135,12 +181,15 @@ def _severity(dnbr: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(dnbr), out, 0).astype(np.float32)
 
 
-def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params: SeriesParams,
-                  band_names: tuple[str, ...]) -> np.ndarray:
+def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
+                  band_names: tuple[str, ...], fine_bands: tuple[str, ...] | None = None) -> np.ndarray:
     """Change layers of one block.
 
     refl: (T, B, Y, X) float32 reflectance, NaN where not clear; days: (T,) days since
-    1970-01-01; months: (T,) month index (year*12 + month-1). Returns (len(LAYERS), Y, X) float32.
+    1970-01-01, sorted; fine_bands: the bands sampled at the analysis resolution (default all),
+    on which the spectral departure is measured, so that a coarser band straddling a change next
+    door (Sentinel-2's 20 m SWIR in a 10 m cube) does not date one here. Returns
+    (len(LAYERS), Y, X) float32.
     """
     T, B, Y, X = refl.shape
     P = Y * X
@@ -151,58 +200,84 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
     sw1, sw2 = r[:, bi["swir16"]], r[:, bi["swir22"]]
     idx = {
         "ndvi": _nd(nir, red), "nbr": _nd(nir, sw2), "mndwi": _nd(green, sw1), "ndbi": _nd(sw1, nir),
+        "ndwi": _nd(green, nir), "nir": nir,
     }
+    # open water: the mean of MNDWI (Xu 2006) and NDWI (McFeeters 1996) above 0. Both are > 0 on
+    # open water; a shore pixel whose 20 m SWIR band straddles dry land keeps the 10 m NDWI evidence
+    idx["water"] = 0.5 * (idx["mndwi"] + idx["ndwi"])
 
-    # monthly composites (median of clear obs) -> same-season baseline from the previous year
-    umonths = np.unique(months)
-    comp = {k: np.full((len(umonths), P), np.nan, np.float32) for k in idx}
-    for j, m in enumerate(umonths):
-        sel = months == m
-        for k, v in idx.items():
-            comp[k][j] = _nanmedian(v[sel], axis=0)
-    pos = {m: j for j, m in enumerate(umonths)}
-    base = {k: np.full((T, P), np.nan, np.float32) for k in idx}
-    w = params.baseline_months
-    for t in range(T):
-        prev = [pos[m] for m in range(months[t] - 12 - w, months[t] - 12 + w + 1) if m in pos]
-        if prev:
-            for k in idx:
-                base[k][t] = _nanmedian(comp[k][prev], axis=0)
-    has_base = np.isfinite(base["ndvi"]) & valid
-    d = {k: idx[k] - base[k] for k in idx}
+    # same-season baseline: the previous year's clear observations within +-window days of the
+    # same day of year, as an envelope (lowest, median, highest) per index
+    lo, mid, hi = {}, {}, {}
+    for k, v in idx.items():
+        lo[k], mid[k], hi[k] = _seasonal_envelope(v, valid, days, params.baseline_window_days)
+    has_base = np.isfinite(mid["ndvi"]) & valid
+    # distance (reflectance, RMS over bands) of each spectrum outside the baseline's per-band range
+    outside = np.zeros((T, P), np.float32)
+    base_spectra = np.empty((T, B, P), np.float32)  # the baseline's median spectrum per observation
+    fine = [bi[b] for b in (fine_bands or band_names)]
+    for b in range(B):
+        b_lo, base_spectra[:, b], b_hi = _seasonal_envelope(r[:, b], valid, days, params.baseline_window_days)
+        if b in fine:
+            outside += np.maximum(np.maximum(b_lo - r[:, b], r[:, b] - b_hi), 0) ** 2
+    departure = np.sqrt(outside / len(fine))
 
-    water = idx["mndwi"] > params.water_mndwi
+    water = idx["water"] > params.water_index
     clear_count = valid.sum(axis=0)
     water_frac = np.where(clear_count > 0, (water & valid).sum(axis=0) / np.maximum(clear_count, 1), 0)
     permanent = water_frac >= params.permanent_water_fraction
 
+    # a change leaves the whole envelope: a crop sown or harvested a few days earlier than last
+    # year stays inside it, a clearing or a fire does not
     with np.errstate(invalid="ignore"):
         tests = {
-            "flood": water & (base["mndwi"] <= params.water_mndwi),
-            "burn": d["nbr"] < -params.nbr_drop,
-            "built": (d["ndbi"] > params.ndbi_gain) & (d["ndvi"] < -params.ndvi_drop / 2),
-            "loss": d["ndvi"] < -params.ndvi_drop,
-            "gain": (d["ndvi"] > params.ndvi_gain) & (idx["ndvi"] > params.vegetated_ndvi),
+            "flood": water & (hi["water"] <= params.water_index),
+            # dNBR against the usual pre-fire NBR, with the NIR drop of lost foliage: a SWIR rise
+            # alone is no fire (e.g. a 20 m SWIR pixel straddling a clearing next door)
+            "burn": (idx["nbr"] < mid["nbr"] - params.nbr_drop) & (idx["nir"] < (1 - params.nir_drop) * mid["nir"]),
+            "built": (idx["ndbi"] > hi["ndbi"] + params.ndbi_gain) & (idx["ndvi"] < lo["ndvi"] - params.ndvi_drop / 2),
+            "loss": idx["ndvi"] < lo["ndvi"] - params.ndvi_drop,
+            "gain": (idx["ndvi"] > hi["ndvi"] + params.ndvi_gain) & (idx["ndvi"] > params.vegetated_ndvi),
+            # any surface change, for the date and for changes no index isolates (fallow -> built)
+            "spectral": departure > params.spectral_departure,
         }
+    d = {k: idx[k] - mid[k] for k in idx}
     first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k, f in tests.items():
         n = {"flood": params.flood_persistence, "gain": params.gain_persistence}.get(k, params.persistence)
         first[k] = _first_persistent(f & has_base, has_base, n, days.astype(np.float32))
+    # construction starts small (a site cleared, a first slab) and grows for months: its date is
+    # the start of the run of clear observations off the baseline that leads into the detection
+    # (hysteresis: detect at the test's threshold, date at a lower one). Fires, clearings and
+    # floods are abrupt and dated by their own test.
+    elevated = departure > params.spectral_departure_onset
+    onset = {}
+    for k in ("built", "loss", "spectral"):
+        start = _run_start(elevated, has_base, first[k][0])
+        onset[k] = np.where(start >= 0, days[np.clip(start, 0, T - 1)], np.inf)
 
-    # what replaced the surface at the vegetation / NBR break: the endmember whose fraction
-    # grew most between the spectra before and after (linear unmixing)
+    # what replaced the surface at the vegetation / NBR break: fully constrained unmixing of the
+    # spectra before and after it; the fraction each surface gained
     drop_idx = np.full(P, -1)
     for k in ("burn", "loss", "built"):
         i = first[k][0]
         drop_idx = np.where((i >= 0) & ((drop_idx < 0) | (i < drop_idx)), i, drop_idx)
+    drop_idx = np.where(drop_idx < 0, first["spectral"][0], drop_idx)  # no index moved: any change
     em = endmember_matrix(band_names)
-    post = _post_median(r, valid, drop_idx, params.persistence)  # (B, P)
-    pre = _pre_median(r, valid, drop_idx, 2 * params.persistence)
-    gain = unmix(post, em) - unmix(pre, em)
-    cand_em = [ENDMEMBERS.index(m) for m in ("bare_soil", "built_up", "burned")]
-    post_state = np.array(["bare_soil", "built_up", "burned"])[np.argmax(gain[cand_em], axis=0)]
+    # before: the same season of the previous year (a change that began unseen months earlier,
+    # e.g. a site built on a bare winter field, is not part of "before")
+    cols = np.arange(P)
+    pre = np.where(drop_idx >= 0, base_spectra[np.clip(drop_idx, 0, T - 1), :, cols].T, np.nan)  # (B, P)
+    post = _post_median(r, valid, drop_idx, params.persistence)
+    f_pre = fcls(pre, em)[0]
+    gain = fcls(post, em)[0] - f_pre
+    # what stands there at the end of the series (a building site becomes built-up over months)
+    f_late, late_rms = fcls(_last_median(r, valid, drop_idx, params.persistence), em)
+    late = f_late - f_pre
+    g = {m: np.nan_to_num(gain[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
+    g_late = {m: np.nan_to_num(late[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
 
-    base_ndvi0 = _nanmedian(np.where(has_base, base["ndvi"], np.nan), axis=0)
+    base_ndvi0 = _nanmedian(np.where(has_base, mid["ndvi"], np.nan), axis=0)
     vegetated = base_ndvi0 >= params.vegetated_ndvi
 
     # class of the earliest persistent change; ties resolved flood > burn > built > loss > gain
@@ -211,13 +286,17 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
     big = np.float32(1e9)
     when = {k: np.where(np.isfinite(first[k][1]), first[k][1], big) for k in first}
     land = ~permanent  # permanent water: tiny reflectances make land indices pure noise
-    burn_ok = (when["burn"] < big) & (post_state == "burned") & vegetated & land
-    built_ok = (np.minimum(when["built"], when["loss"]) < big) & (post_state == "built_up") & land
+    need = params.min_fraction_gain
+    burn_ok = (when["burn"] < big) & (g["burned"] >= need) & vegetated & land
+    built_gain = g_late["built_up"]
+    built_when = np.minimum(np.minimum(onset["built"], when["loss"]), onset["spectral"]).astype(np.float32)
+    built_ok = ((built_when < big) & (built_gain >= params.min_built_gain) & (np.nan_to_num(late_rms, nan=1.0) <= params.max_unmixing_rms) &
+                (built_gain >= np.maximum(g_late["bare_soil"], g_late["dry_vegetation"])) & land & ~burn_ok)
     loss_ok = (when["loss"] < big) & ~burn_ok & ~built_ok & land
     cand = [
         ("flood", (when["flood"] < big) & ~permanent, when["flood"]),
         ("burn", burn_ok, when["burn"]),
-        ("built_up_gain", built_ok, np.minimum(when["built"], when["loss"])),
+        ("built_up_gain", built_ok, built_when),
         ("vegetation_loss", loss_ok, np.minimum(when["loss"], when["burn"])),
         ("vegetation_gain", (when["gain"] < big) & land, when["gain"]),
     ]
@@ -230,7 +309,7 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
 
     # burn severity: dNBR = baseline NBR - post NBR at the NBR break (vegetated pixels only)
     post_nbr = _post_median(idx["nbr"], valid, first["burn"][0], params.persistence)
-    base_nbr = _post_median(base["nbr"], valid, first["burn"][0], params.persistence)
+    base_nbr = _post_median(mid["nbr"], valid, first["burn"][0], params.persistence)
     dnbr = np.where(cls == CHANGE_CODES["burn"], base_nbr - post_nbr, np.nan).astype(np.float32)
     severity = np.where(cls == CHANGE_CODES["burn"], _severity(dnbr),
                         np.where(vegetated, 2.0, 0.0)).astype(np.float32)  # 2 unburned, 0 not assessed
@@ -239,7 +318,7 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, months: np.ndarray, params
     fi = first["flood"][0]
     after_onset = np.arange(T)[:, None] > fi[None, :]
     dry = ~water & after_onset & (fi >= 0)[None]
-    _, recession = _first_persistent(dry & valid, valid, params.flood_persistence, days.astype(np.float32))
+    _, recession = _first_persistent(dry & valid, valid, params.recession_persistence, days.astype(np.float32))
     is_flood = cls == CHANGE_CODES["flood"]
 
     # confidence: how far past its threshold the deciding index went, averaged over the run

@@ -310,13 +310,17 @@ def write_cog(path: str | os.PathLike[str], data: np.ndarray, transform: Affine,
     return Path(path)
 
 
+#: GDAL's COG driver takes names, not the GTiff codes (1 none, 2 horizontal, 3 floating point)
+_PREDICTOR = {1: "NO", 2: "STANDARD", 3: "FLOATING_POINT"}
+
+
 def _cog(path: Path, arr: np.ndarray, transform: Affine, crs: str, nodata: float | int | None,
          resampling: str, descriptions: Sequence[str] | None, tags: Mapping[str, str] | None,
          predictor: int) -> None:
     with rasterio.open(
         path, "w", driver="COG", width=arr.shape[-1], height=arr.shape[-2], count=arr.shape[0],
         dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata, compress="deflate",
-        predictor=predictor, blocksize=COG_BLOCKSIZE, overview_resampling=resampling,
+        predictor=_PREDICTOR[predictor], blocksize=COG_BLOCKSIZE, overview_resampling=resampling,
     ) as dst:
         dst.write(arr)
         if descriptions:
