@@ -109,6 +109,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.dataset == "synthetic":
+        from .evaluate.synthetic import evaluate_synthetic, table
+
+        reports = evaluate_synthetic(args.scenario or None, args.out, workers=args.workers or 1,
+                                     **({"seed": args.seed} if args.seed is not None else {}))
+        print(table(reports))
+        return 0
+    if not args.data:
+        raise RsvlmError(f"evaluate {args.dataset} needs --data: the dataset folder (../shared/data/...)")
     if args.dataset == "taizhou":
         from .evaluate.taizhou import evaluate_taizhou_pipeline
 
@@ -119,6 +128,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_levir(args.data, method=args.method)
     print(json.dumps(report, indent=2, default=str))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    script = folder / f"{args.name}.py"
+    if not script.is_file():
+        names = sorted(p.stem for p in folder.glob("[!_]*.py")) if folder.is_dir() else []
+        where = f"choose one of {names}" if names else (
+            "the benchmarks live in the source checkout (benchmarks/), not in an installed package")
+        raise RsvlmError(f"no benchmark named {args.name!r}: {where}")
+    return subprocess.call([sys.executable, str(script), *args.args], cwd=folder.parent)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,11 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("evaluate", help="evaluate on real labelled data (../shared/data)")
-    s.add_argument("dataset", choices=["taizhou", "levir"])
-    s.add_argument("--data", required=True, help="dataset folder")
+    s.add_argument("dataset", choices=["synthetic", "taizhou", "levir"])
+    s.add_argument("--data", help="dataset folder (taizhou, levir)")
     s.add_argument("--out", default="rsvlm-eval-output")
     s.add_argument("--method", default="irmad")
+    s.add_argument("--scenario", nargs="+", help="synthetic: scenarios (default all five)")
+    s.add_argument("--seed", type=int, default=None, help="synthetic: scene seed")
+    s.add_argument("--workers", type=int, default=None, help="synthetic: scenarios in parallel processes")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("bench", help="run a benchmark of benchmarks/ (source checkout): loader, graph, distributed")
+    s.add_argument("name")
+    s.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (e.g. --no-append)")
+    s.set_defaults(func=cmd_bench)
     return p
 
 

@@ -39,6 +39,10 @@ class RasterReadError(RsvlmError, IOError):
     """A raster file is missing, truncated or unreadable."""
 
 
+class PeriodError(RsvlmError, ValueError):
+    """An analysis period is malformed: start after end, or a date that cannot be parsed."""
+
+
 class InsufficientDataError(RsvlmError, ValueError):
     """Too few clear observations, or inputs that do not overlap, to compute a product."""
 

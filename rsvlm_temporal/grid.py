@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from rsvlm_temporal.errors import RsvlmError
+from rsvlm_temporal.errors import InsufficientDataError, RsvlmError
 
 
 def transform_of(da: xr.DataArray) -> Affine:
@@ -111,3 +111,64 @@ def require_same_grid(ref: xr.DataArray, other: xr.DataArray, what: str) -> None
             f"{what} has transform {tuple(other.attrs['transform'][:6])}; expected the class "
             f"raster's {tuple(ref.attrs['transform'][:6])}"
         )
+
+
+def extent_of(da: xr.DataArray) -> tuple[float, float, float, float]:
+    """``(left, bottom, right, top)`` in CRS metres of a raster or cube: from its ``x``/``y``
+    pixel-centre coordinates (plus half a pixel) when it has them, else from ``transform``."""
+    if "x" in da.coords and "y" in da.coords and da.sizes.get("x", 0) and da.sizes.get("y", 0):
+        xs = np.asarray(da["x"].values, float)
+        ys = np.asarray(da["y"].values, float)
+        if "transform" in da.attrs:
+            t = transform_of(da)
+            hx, hy = abs(t.a) / 2, abs(t.e) / 2
+        else:
+            hx = abs(xs[1] - xs[0]) / 2 if xs.size > 1 else 0.0
+            hy = abs(ys[1] - ys[0]) / 2 if ys.size > 1 else 0.0
+        return (float(xs.min() - hx), float(ys.min() - hy), float(xs.max() + hx), float(ys.max() + hy))
+    if "transform" not in da.attrs:
+        raise GridError(
+            f"raster with dims {tuple(da.dims)} has neither x/y coordinates nor a 'transform' attr; "
+            "expected one of them to tell its extent"
+        )
+    return bounds_of(da)
+
+
+def extent_of_pixels(
+    da: xr.DataArray, rows: Any, cols: Any
+) -> tuple[float, float, float, float] | None:
+    """``(left, bottom, right, top)`` in CRS metres of the bounding box of the pixels of ``da``
+    selected by ``rows`` (y,) and ``cols`` (x,) boolean masks (e.g. ``valid.any("x")`` and
+    ``valid.any("y")``); None when no pixel is selected."""
+    r = np.flatnonzero(np.asarray(rows, bool))
+    c = np.flatnonzero(np.asarray(cols, bool))
+    if r.size == 0 or c.size == 0:
+        return None
+    return extent_of(da.isel(y=slice(r[0], r[-1] + 1), x=slice(c[0], c[-1] + 1)))
+
+
+def format_bounds(bounds: tuple[float, float, float, float] | None, crs: str | None = None) -> str:
+    """Bounds as ``"(left, bottom, right, top) in CRS"`` (metres, rounded), or ``"nowhere"``."""
+    if bounds is None:
+        return "nowhere"
+    text = "(" + ", ".join(f"{v:.1f}" for v in bounds) + ")"
+    return f"{text} in {crs}" if crs else text
+
+
+def require_overlap(a: xr.DataArray, b: xr.DataArray, what_a: str = "before",
+                    what_b: str = "after") -> tuple[float, float, float, float]:
+    """The intersection ``(left, bottom, right, top)`` (CRS metres) of two rasters' extents;
+    raises :class:`GridError` when their CRS differ and :class:`InsufficientDataError`, naming
+    both extents, when they do not overlap (touching edges are no overlap)."""
+    ca, cb = a.attrs.get("crs"), b.attrs.get("crs")
+    if ca is not None and cb is not None and str(ca) != str(cb):
+        raise GridError(f"{what_a} is in {ca} and {what_b} in {cb}; expected one CRS (reproject first)")
+    ea, eb = extent_of(a), extent_of(b)
+    inter = (max(ea[0], eb[0]), max(ea[1], eb[1]), min(ea[2], eb[2]), min(ea[3], eb[3]))
+    if not (inter[0] < inter[2] and inter[1] < inter[3]):
+        crs = str(ca or cb or "their CRS")
+        raise InsufficientDataError(
+            f"{what_a} covers {format_bounds(ea, crs)} and {what_b} covers {format_bounds(eb, crs)}: "
+            "they do not overlap, so there is nothing to compare; expected two rasters of the same area"
+        )
+    return inter

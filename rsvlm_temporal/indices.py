@@ -2,7 +2,7 @@
 
 Every index is a normalised difference or ratio of surface reflectance (0-1) and is unitless,
 in [-1, 1]. Each function needs specific bands and raises :class:`UnknownBandError` naming the
-missing one. Division by zero gives NaN (never inf).
+index, every missing band and the bands the cube has. Division by zero gives NaN (never inf).
 """
 
 from __future__ import annotations
@@ -14,13 +14,22 @@ import xarray as xr
 from .errors import UnknownBandError
 
 
-def _band(cube: xr.DataArray, name: str, index: str) -> xr.DataArray:
-    if name not in cube.band.values:
+def _bands(cube: xr.DataArray, index: str, names: tuple[str, ...]) -> list[xr.DataArray]:
+    """The bands ``names`` of ``cube`` (band dimension dropped), or :class:`UnknownBandError`
+    naming the index, every missing band and the bands the cube has."""
+    if "band" not in cube.dims or "band" not in cube.coords:
         raise UnknownBandError(
-            f"{index} needs band {name!r}, but the cube has {list(map(str, cube.band.values))}; "
-            f"load it with bands including {name!r}"
+            f"{index} needs bands {list(names)} along a 'band' dimension with band names as its "
+            f"coordinate; the input has dims {tuple(cube.dims)} and no band names"
         )
-    return cube.sel(band=name, drop=True)
+    present = [str(b) for b in cube.band.values]
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise UnknownBandError(
+            f"{index} needs bands {list(names)}, but the cube lacks {missing} (it has {present}); "
+            f"load it with bands including {missing}"
+        )
+    return [cube.sel(band=n, drop=True) for n in names]
 
 
 def _nd(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
@@ -31,43 +40,42 @@ def _nd(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
 def ndvi(cube: xr.DataArray) -> xr.DataArray:
     """NDVI = (NIR - Red) / (NIR + Red). Rouse et al. (1974), Monitoring vegetation systems in
     the Great Plains with ERTS."""
-    return _nd(_band(cube, "nir", "NDVI"), _band(cube, "red", "NDVI")).rename("ndvi")
+    return _nd(*_bands(cube, "NDVI", ("nir", "red"))).rename("ndvi")
 
 
 def nbr(cube: xr.DataArray) -> xr.DataArray:
     """NBR = (NIR - SWIR2) / (NIR + SWIR2), SWIR2 ~2.2 um. Key & Benson (2006), Landscape
     Assessment, USDA FS RMRS-GTR-164-CD (FIREMON)."""
-    return _nd(_band(cube, "nir", "NBR"), _band(cube, "swir22", "NBR")).rename("nbr")
+    return _nd(*_bands(cube, "NBR", ("nir", "swir22"))).rename("nbr")
 
 
 def ndwi(cube: xr.DataArray) -> xr.DataArray:
     """NDWI = (Green - NIR) / (Green + NIR), open water > 0. McFeeters (1996), IJRS 17(7)."""
-    return _nd(_band(cube, "green", "NDWI"), _band(cube, "nir", "NDWI")).rename("ndwi")
+    return _nd(*_bands(cube, "NDWI", ("green", "nir"))).rename("ndwi")
 
 
 def mndwi(cube: xr.DataArray) -> xr.DataArray:
     """MNDWI = (Green - SWIR1) / (Green + SWIR1), SWIR1 ~1.6 um, open water > 0. Xu (2006),
     IJRS 27(14)."""
-    return _nd(_band(cube, "green", "MNDWI"), _band(cube, "swir16", "MNDWI")).rename("mndwi")
+    return _nd(*_bands(cube, "MNDWI", ("green", "swir16"))).rename("mndwi")
 
 
 def ndbi(cube: xr.DataArray) -> xr.DataArray:
     """NDBI = (SWIR1 - NIR) / (SWIR1 + NIR). Zha, Gao & Ni (2003), IJRS 24(3)."""
-    return _nd(_band(cube, "swir16", "NDBI"), _band(cube, "nir", "NDBI")).rename("ndbi")
+    return _nd(*_bands(cube, "NDBI", ("swir16", "nir"))).rename("ndbi")
 
 
 def ndmi(cube: xr.DataArray) -> xr.DataArray:
     """NDMI = (NIR - SWIR1) / (NIR + SWIR1), vegetation moisture. Gao (1996) NDWI, RSE 58(3);
     named NDMI by Wilson & Sader (2002), RSE 80(3)."""
-    return _nd(_band(cube, "nir", "NDMI"), _band(cube, "swir16", "NDMI")).rename("ndmi")
+    return _nd(*_bands(cube, "NDMI", ("nir", "swir16"))).rename("ndmi")
 
 
 def bsi(cube: xr.DataArray) -> xr.DataArray:
     """BSI = ((SWIR1 + Red) - (NIR + Blue)) / ((SWIR1 + Red) + (NIR + Blue)), bare soil index.
     Rikimaru, Roy & Miyatake (2002), Tropical Ecology 43(1)."""
-    a = _band(cube, "swir16", "BSI") + _band(cube, "red", "BSI")
-    b = _band(cube, "nir", "BSI") + _band(cube, "blue", "BSI")
-    return _nd(a, b).rename("bsi")
+    swir16, red, nir, blue = _bands(cube, "BSI", ("swir16", "red", "nir", "blue"))
+    return _nd(swir16 + red, nir + blue).rename("bsi")
 
 
 INDICES: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
@@ -75,8 +83,12 @@ INDICES: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
 }
 
 
-def compute_indices(cube: xr.DataArray, names: list[str] | tuple[str, ...]) -> xr.Dataset:
+def compute_indices(cube: xr.DataArray, names: str | list[str] | tuple[str, ...]) -> xr.Dataset:
     """Several indices at once as a lazy Dataset (time, y, x), keeping the cube's coords/attrs."""
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise UnknownBandError(f"no index requested; expected some of {sorted(INDICES)}")
     unknown = [n for n in names if n not in INDICES]
     if unknown:
         raise UnknownBandError(f"unknown indices {unknown}; expected some of {sorted(INDICES)}")

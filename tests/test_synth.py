@@ -13,8 +13,9 @@ import rasterio
 from rsvlm_temporal import masks
 from rsvlm_temporal.classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
 from rsvlm_temporal.sensors import detect_sensor, sensor_table
+from rsvlm_temporal import spectra
 from rsvlm_temporal.synth import (
-    LANDSAT, S2, SCENARIO_NAMES, SyntheticSceneError, demo_catalog, make_scene, spectra, write_scene,
+    LANDSAT, S2, SCENARIO_NAMES, SyntheticSceneError, demo_catalog, make_scene, write_scene,
 )
 from rsvlm_temporal.synth.writer import _observe, block_any, decode_dn, upsample
 

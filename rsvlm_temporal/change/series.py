@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
+from ..spectra import MATERIALS, signature_matrix
 from .unmixing import fcls
 
 #: output layers of the kernel, in order (all float32 rasters; dates in days since 1970-01-01)
@@ -71,9 +72,7 @@ REPLACING = ("bare_soil", "dry_vegetation", "built_up", "burned")
 
 def endmember_matrix(band_names: tuple[str, ...]) -> np.ndarray:
     """(n_endmembers, n_bands) reflectance of :data:`ENDMEMBERS` at the bands' centre wavelengths
-    (published library spectra, see :mod:`rsvlm_temporal.synth.spectra`)."""
-    from ..synth.spectra import signature_matrix, MATERIALS
-
+    (published library spectra, see :mod:`rsvlm_temporal.spectra`)."""
     full = signature_matrix("sentinel-2-l2a", list(band_names))
     return np.stack([full[MATERIALS.index(m)] for m in ENDMEMBERS]).astype(np.float32)
 

@@ -25,7 +25,7 @@ from .scenarios import (
     make_scene,
     normalise_sensors,
 )
-from .spectra import MATERIALS, SIGNATURES, index_of, mix, signature, signature_matrix
+from ..spectra import MATERIALS, SIGNATURES, index_of, mix, signature, signature_matrix
 from .writer import (
     DEMO_OPTIONS,
     DEMO_VERSION,

@@ -30,7 +30,7 @@ from scipy import ndimage
 from .. import masks
 from ..classes import BURN_SEVERITY_BOUNDS, BURN_SEVERITY_CLASSES, CHANGE_CLASSES, CHANGE_CODES
 from ..errors import RsvlmError
-from . import spectra
+from .. import spectra
 
 
 class SyntheticSceneError(RsvlmError, ValueError):

@@ -52,7 +52,7 @@ from .. import masks
 from ..atomic import atomic_path, write_json_atomic
 from ..classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
 from ..sensors import sensor_table
-from . import spectra
+from .. import spectra
 from .scenarios import (
     LANDSAT, S2, SCENARIO_NAMES, SENSOR_BANDS, Acquisition, Atmosphere, GridSpec, SceneOptions, SceneTruth,
     SyntheticScene, _rng,

@@ -1,4 +1,5 @@
-"""Surface reflectance signatures (0-1) of the synthetic land covers, as data.
+"""Surface reflectance signatures (0-1) of the land covers, as data: the spectral library the
+synthetic scenes are drawn from and the change engine unmixes against.
 
 Every material is a spectrum sampled at a few wavelength nodes (micrometres); a band takes the
 linear interpolation of the spectrum at its centre wavelength from ``config/sensors.json``, so
@@ -34,7 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..sensors import sensor_table
+from .sensors import sensor_table
 
 #: wavelength nodes (micrometres) at which every signature is tabulated
 NODES_UM: tuple[float, ...] = (
