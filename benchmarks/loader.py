@@ -158,7 +158,7 @@ def profile_ours(inp: Inputs, quality: bool, chunk: int, out: Path) -> None:
 # --- main -------------------------------------------------------------------------------------
 
 def run(dates: int = 24, nbands: int = 6, size: int = 1024, repeat: int = 3,
-        threads: int | None = None, chunk: int = 512, peer_chunk: int = 1024,
+        threads: int | None = None, chunk: int = 1024, peer_chunk: int = 1024,
         only: str = "a,b,c,d,d0", append: bool = True, offset: int = 0) -> list[list[Any]]:
     threads = threads or cores()
     inp = generate(dates, nbands, size, quiet=True)
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="default: cores")
-    ap.add_argument("--chunk", type=int, default=512, help="load_cube chunksize (px)")
+    ap.add_argument("--chunk", type=int, default=1024, help="load_cube chunksize (px)")
     ap.add_argument("--offset", type=int, default=0,
                     help="read the AOI without the first N rows/columns (a crop, as real AOIs are)")
     ap.add_argument("--peer-chunk", type=int, default=1024, help="odc-stac chunk (px)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from typing import Any, Iterator
 from urllib.parse import urlparse
@@ -26,6 +27,9 @@ from .errors import RsvlmError
 
 #: seconds to wait for an existing scheduler to answer
 CONNECT_TIMEOUT = 10.0
+#: GDAL block cache of each LocalCluster worker process (MiB), unless GDAL_CACHEMAX is set: GDAL's
+#: default (5% of the machine's memory per process) would keep decoded tiles of the whole AOI
+WORKER_GDAL_CACHE_MB = 64
 
 
 class ClusterError(RsvlmError, ConnectionError):
@@ -81,7 +85,8 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
 
 def local_cluster(workers: int, threads_per_worker: int = 1, memory_limit: str | float | int = "auto",
                   **kwargs: Any) -> Any:
-    """A ``distributed.LocalCluster`` of ``workers`` processes (no dashboard unless asked)."""
+    """A ``distributed.LocalCluster`` of ``workers`` processes (no dashboard unless asked; GDAL
+    block cache :data:`WORKER_GDAL_CACHE_MB` per worker unless ``GDAL_CACHEMAX`` is set)."""
     from distributed import LocalCluster
 
     if not isinstance(workers, int) or workers < 1:
@@ -90,6 +95,10 @@ def local_cluster(workers: int, threads_per_worker: int = 1, memory_limit: str |
         raise ValueError(f"threads_per_worker must be >= 1, got {threads_per_worker!r}")
     kwargs.setdefault("dashboard_address", None)
     kwargs.setdefault("silence_logs", logging.WARNING)
+    env = dict(kwargs.pop("env", None) or {})
+    if "GDAL_CACHEMAX" not in os.environ:
+        env.setdefault("GDAL_CACHEMAX", str(WORKER_GDAL_CACHE_MB))
+    kwargs["env"] = env
     try:
         return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                             memory_limit=memory_limit, **kwargs)

@@ -4,14 +4,16 @@ and evidence. The CLI, the dashboard and the notebooks call :func:`run_analysis`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import dask
 import dask.array as da
 import numpy as np
+import rasterio
 import xarray as xr
 
 from .analysis import ChangeResult, analyze
@@ -27,6 +29,10 @@ from .store import open_stack, write_stack
 from .timeutil import datetime_to_days
 
 MAGNITUDE_CLASSES = {0: "no_change", 1: "change"}
+#: bytes of one chunk's whole time series, which one analysis task holds (see analysis_chunksize)
+ANALYSIS_CHUNK_BYTES = 48 * 2**20
+#: GDAL block cache during run_analysis (bytes): tiles are decoded again rather than kept
+ANALYSIS_GDAL_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -47,8 +53,7 @@ def _extent_block(onset: np.ndarray, recession: np.ndarray, days: np.ndarray) ->
     return counts.astype(np.int64)[None, None, :]
 
 
-def flood_extent_by_date(layers: xr.Dataset, times: np.ndarray) -> np.ndarray:
-    """Flooded pixels per acquisition date (onset <= date < recession), block by block."""
+def _flood_extent_blocks(layers: xr.Dataset, times: np.ndarray) -> da.Array:
     days = datetime_to_days(times).astype(np.float64)
     on = layers.flood_onset.astype("datetime64[D]").astype("int64").astype("float64")
     on = xr.where(layers.flood_onset.isnull(), np.nan, on).data
@@ -56,7 +61,12 @@ def flood_extent_by_date(layers: xr.Dataset, times: np.ndarray) -> np.ndarray:
     rec = xr.where(layers.flood_recession.isnull(), np.nan, rec).data
     blocks = da.map_blocks(_extent_block, on, rec, days, dtype=np.int64,
                            chunks=tuple((1,) * len(c) for c in on.chunks) + ((len(days),),), new_axis=2)
-    return blocks.sum(axis=(0, 1)).compute()
+    return blocks.sum(axis=(0, 1))
+
+
+def flood_extent_by_date(layers: xr.Dataset, times: np.ndarray) -> np.ndarray:
+    """Flooded pixels per acquisition date (onset <= date < recession), block by block."""
+    return _flood_extent_blocks(layers, times).compute()
 
 
 def _severity_block(cls: np.ndarray, sev: np.ndarray) -> np.ndarray:
@@ -70,14 +80,14 @@ def _class_extras(layers: xr.Dataset, times: np.ndarray, pix_ha: float) -> dict[
     sev = layers.burn_severity.data
     n = len(BURN_SEVERITY_CLASSES)
     counts = da.map_blocks(_severity_block, cls, sev, dtype=np.int64, new_axis=2,
-                           chunks=tuple((1,) * len(c) for c in cls.chunks) + ((n,),)).sum(axis=(0, 1)).compute()
+                           chunks=tuple((1,) * len(c) for c in cls.chunks) + ((n,),)).sum(axis=(0, 1))
+    counts, extent = dask.compute(counts, _flood_extent_blocks(layers, times))  # one pass
     if counts[1:].sum() > 0:
         extras[CHANGE_CODES["burn"]] = {
             "severity_ha": {BURN_SEVERITY_CLASSES[k]: round(float(counts[k]) * pix_ha, 2)
                             for k in range(1, n) if counts[k] > 0},
             "severity_scheme": "dNBR, Key & Benson (2006) / USGS FIREMON",
         }
-    extent = flood_extent_by_date(layers, times)
     if extent.max() > 0:
         peak = int(np.argmax(extent))
         after = np.flatnonzero((np.arange(len(extent)) > peak) & (extent <= 0.1 * extent[peak]))
@@ -146,6 +156,30 @@ def export_result(result: ChangeResult, cube: xr.DataArray, out_dir: Path,
     return RunOutputs(out_dir, evidence, files, result.mode)
 
 
+def analysis_chunksize(n_dates: int, n_bands: int, max_chunk: int = 1024,
+                       budget: int | None = None, min_chunk: int = 64) -> int:
+    """Chunk side (px) for an analysis of ``n_dates`` x ``n_bands``: ``max_chunk`` halved until
+    one chunk's whole time series (float32 reflectance + uint8 flags) fits ``budget`` bytes
+    (default :data:`ANALYSIS_CHUNK_BYTES`), at least ``min_chunk``. Halving keeps chunk edges
+    on the files' tile edges (tile sizes dividing ``max_chunk``)."""
+    budget = ANALYSIS_CHUNK_BYTES if budget is None else budget
+    c = max_chunk
+    while c // 2 >= min_chunk and n_dates * (4 * n_bands + 1) * c * c > budget:
+        c //= 2
+    return c
+
+
+@contextlib.contextmanager
+def gdal_cache(limit: int) -> Iterator[None]:
+    """Cap GDAL's block cache at ``limit`` bytes (process-wide; never raised) for the block."""
+    current = int(rasterio.env.get_gdal_config("GDAL_CACHEMAX") or 0)
+    if current and current <= limit:
+        yield
+        return
+    with rasterio.Env(GDAL_CACHEMAX=int(limit)):
+        yield
+
+
 def run_analysis(
     items: Sequence[Any],
     out_dir: str | Path,
@@ -162,25 +196,39 @@ def run_analysis(
     params: SeriesParams | None = None,
     magnitude_method: str = "irmad",
     magnitude_threshold: str | float = "otsu",
-    chunksize: int = 512,
+    chunksize: int = 1024,
+    block: int = 64,
 ) -> RunOutputs:
     """Load, analyse and export: COGs, GeoJSON (EPSG:4326), PNG and evidence.json in ``out_dir``.
 
     ``workers`` starts a local dask.distributed cluster of that many processes, ``scheduler``
     ("tcp://host:port") joins an existing one, ``client`` uses a ``distributed.Client``; none
     of them: dask's threaded scheduler. Results are identical either way.
+
+    Memory is bounded whatever the AOI: the cube is read in chunks of at most ``chunksize`` px,
+    halved until a chunk's whole time series fits :data:`ANALYSIS_CHUNK_BYTES`
+    (:func:`analysis_chunksize`); the series engine runs ``block`` px at a time; the result stack
+    is computed and written chunk by chunk (:func:`store.write_stack`) and GDAL's block cache is
+    capped at :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (and in the worker processes of
+    ``workers=``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cube = load_cube(items, bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
-                     bounds_latlon=bounds_latlon, chunksize=chunksize)
-    with dask_client(workers=workers, scheduler=scheduler, client=client):
-        result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,
-                         magnitude_threshold=magnitude_threshold, workdir=out / ".work")
-        stack = write_stack(result.layers, out / "layers.tif")
-        (counts,) = dask.compute(result.clear_counts)
-    result.clear_counts = counts
-    return export_result(result, cube.sel(time=counts.time), out, stack)
+    load = dict(bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
+                bounds_latlon=bounds_latlon)
+    cube = load_cube(items, chunksize=chunksize, **load)
+    chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize)
+    if chunk < chunksize:  # metadata only: nothing was read
+        cube = load_cube(items, chunksize=chunk, **load)
+    with gdal_cache(ANALYSIS_GDAL_CACHE_BYTES):
+        with dask_client(workers=workers, scheduler=scheduler, client=client):
+            result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,
+                             magnitude_threshold=magnitude_threshold, workdir=out / ".work", block=block)
+            stack = write_stack(result.layers, out / "layers.tif")
+            if isinstance(result.clear_counts.data, da.Array):
+                (result.clear_counts,) = dask.compute(result.clear_counts)
+        # the stack is a file of this process: the exports read it here
+        return export_result(result, cube.sel(time=result.clear_counts.time), out, stack)
 
 
 def summary_lines(outputs: RunOutputs) -> list[str]:

@@ -1,17 +1,24 @@
 """A result stack on disk: every (y, x) layer of an analysis in one tiled GeoTIFF, written block
-batch by block batch, then read back lazily.
+by block as the blocks are computed, then read back lazily.
 
 Computing the analysis once into this stack (instead of once per exported file) keeps every
-export and the evidence to one pass over the cube, and memory bounded by the batch size, with
-the threaded scheduler or a dask.distributed client alike (blocks are computed where the
-scheduler runs them and written here, by the process that called).
+export and the evidence to one pass over the cube. Memory stays bounded by the block size, not
+the AOI: :func:`compute_blocks` keeps only a few blocks in flight (each computed on its own,
+with the threaded scheduler or a dask.distributed client alike) and the calling process writes
+each block as it arrives, while GDAL's block cache, which would otherwise keep every
+partly written tile of the file, is capped.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import dask
 import dask.array as da
@@ -26,6 +33,12 @@ from .timeutil import days_to_datetime
 from .grid import coords_for
 
 EPOCH_DAYS_TAG = "days since 1970-01-01"
+#: GeoTIFF tile side of the stack (px)
+TILE = 256
+#: blocks computed together by :func:`compute_blocks` (they share the cube's open files)
+BLOCKS_PER_COMPUTE = 4
+#: GDAL block cache while a stack is written (bytes, at least; see :func:`write_stack`)
+WRITE_CACHE_BYTES = 64 * 2**20
 
 
 def _as_float(v: xr.DataArray) -> tuple[xr.DataArray, str]:
@@ -35,36 +48,137 @@ def _as_float(v: xr.DataArray) -> tuple[xr.DataArray, str]:
     return v.astype("float32"), str(v.dtype)
 
 
-def write_stack(ds: xr.Dataset, path: str | Path, batch_bytes: int = 64 * 2**20, block: int = 512) -> Path:
+def current_client() -> Any:
+    """The ``distributed.Client`` that ``dask.compute`` would use now, or None."""
+    owner = getattr(dask.base.get_scheduler(), "__self__", None)
+    if owner is not None and type(owner).__name__ == "Client" and hasattr(owner, "compute"):
+        return owner
+    return None
+
+
+def scheduler_threads() -> int:
+    """Threads (all workers of a distributed client) that dask computes with now."""
+    client = current_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    if _local_scheduler() is dask.local.get_sync:
+        return 1
+    return int(dask.config.get("num_workers", None) or dask.system.CPU_COUNT or 1)
+
+
+def _local_scheduler() -> Any:
+    """The scheduler function ``dask.compute`` uses now (the threaded one for arrays by default)."""
+    return dask.base.get_scheduler() or dask.threaded.get
+
+
+def compute_blocks(blocks: Sequence[Any], batch: int | None = None,
+                   window: int | None = None) -> Iterator[tuple[int, Any]]:
+    """Compute dask collections (e.g. the ``to_delayed()`` blocks of an array) ``batch`` at a time
+    (default :data:`BLOCKS_PER_COMPUTE`), at most ``window`` batches at once (default: one per
+    scheduler thread, at least two), and yield ``(index, value)`` as they finish.
+
+    A batch is one computation, so its blocks share their upstream tasks (e.g. the open file
+    handles of the cube's readers) and nothing is shared between batches: with a distributed
+    client a future per block, gathered here; with the threaded scheduler a pool of its threads,
+    each computing one batch at a time (dask's synchronous scheduler, so a batch's blocks are
+    done one after the other); any other scheduler computes one batch per call. Memory is
+    bounded by ``window`` x ``batch`` blocks, however many blocks there are.
+    """
+    n = len(blocks)
+    threads = scheduler_threads()
+    batch = max(1, batch or BLOCKS_PER_COMPUTE)
+    window = max(1, window or max(2, threads))
+    groups = iter([list(range(i, min(i + batch, n))) for i in range(0, n, batch)])
+    client = current_client()
+    if client is not None:
+        from distributed import as_completed
+
+        left: dict[int, int] = {}  # batch number -> blocks not yet yielded
+        where: dict[Any, tuple[int, int]] = {}
+
+        def submit(g: int, group: list[int]) -> list[Any]:
+            futures = client.compute([blocks[i] for i in group])
+            left[g] = len(group)
+            where.update({f: (g, i) for f, i in zip(futures, group)})
+            return futures
+
+        numbered = enumerate(groups)
+        done = as_completed([f for g, group in islice(numbered, window) for f in submit(g, group)])
+        for fut in done:
+            g, i = where.pop(fut)
+            value = fut.result()
+            fut.release()
+            left[g] -= 1
+            if left[g] == 0:  # a batch is done: start the next
+                del left[g]
+                nxt = next(numbered, None)
+                if nxt is not None:
+                    done.update(submit(*nxt))
+            yield i, value
+        return
+    if _local_scheduler() is dask.threaded.get and threads > 1 and n > batch:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rsvlm-block") as pool:
+            def start(group: list[int]) -> Any:
+                return pool.submit(dask.compute, *[blocks[i] for i in group], scheduler="sync")
+
+            running = {start(g): g for g in islice(groups, threads)}
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: running[f][0]):
+                    group = running.pop(fut)
+                    nxt = next(groups, None)
+                    if nxt is not None:
+                        running[start(nxt)] = nxt
+                    yield from zip(group, fut.result())
+        return
+    for group in groups:
+        yield from zip(group, dask.compute(*[blocks[i] for i in group]))
+
+
+def _cache_bytes(width: int, count: int) -> int:
+    """GDAL block cache for writing a stack: two rows of tiles (chunks that do not end on tile
+    edges leave tiles partly written until the next row of chunks), at least WRITE_CACHE_BYTES."""
+    return max(WRITE_CACHE_BYTES, 2 * width * TILE * count * 4)
+
+
+def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
+                window: int | None = None, compress: str | None = "deflate") -> Path:
     """Write every variable of ``ds`` (dims y, x; cube georef attrs) as one band of a float32
-    tiled GeoTIFF, computing spatial blocks in batches of about ``batch_bytes``. Atomic."""
+    tiled GeoTIFF (``TILE`` px tiles, ``compress``: "deflate" or None for a scratch file read
+    many times); dates become float days since 1970-01-01. Atomic.
+
+    The layers are computed chunk by chunk in the chunks of the dask-backed layers (unified;
+    ``block``: regular ``block`` px chunks instead), a few chunks at a time (see
+    :func:`compute_blocks`; ``window`` batches at once), and each chunk is written as it
+    arrives: memory is bounded by the chunks, not the AOI.
+    """
     names = list(ds.data_vars)
     converted = [_as_float(ds[n]) for n in names]
-    stacked = da.stack([c[0].data if isinstance(c[0].data, da.Array) else da.from_array(c[0].data)
+    lazy = [c[0].data for c in converted if isinstance(c[0].data, da.Array)]
+    h, w = ds[names[0]].shape
+    chunks: Any = lazy[0].chunks if lazy else (min(512, h), min(512, w))
+    stacked = da.stack([c[0].data if isinstance(c[0].data, da.Array) else da.from_array(c[0].data, chunks=chunks)
                         for c in converted])
-    h, w = stacked.shape[1:]
-    stacked = stacked.rechunk((len(names), min(block, h), min(block, w)))
+    stacked = stacked.rechunk((len(names),) + ((min(block, h), min(block, w)) if block else stacked.chunks[1:]))
     transform = Affine(*ds.attrs["transform"][:6])
     profile = dict(driver="GTiff", height=h, width=w, count=len(names), dtype="float32",
                    crs=ds.attrs["crs"], transform=transform, nodata=np.nan, tiled=True,
-                   blockxsize=256, blockysize=256, compress="deflate", predictor=3, interleave="band",
-                   BIGTIFF="IF_SAFER")
-    per_block = len(names) * min(block, h) * min(block, w) * 4
-    per_batch = max(1, batch_bytes // per_block)
+                   blockxsize=TILE, blockysize=TILE, interleave="band", BIGTIFF="IF_SAFER",
+                   **({"compress": compress, "predictor": 3} if compress else {}))
     ys = np.cumsum((0,) + stacked.chunks[1])
     xs = np.cumsum((0,) + stacked.chunks[2])
-    windows = [(i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
-    with atomic_path(path) as tmp:
+    delayed = stacked.to_delayed()[0]
+    cells = [(i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
+    cache = min(_cache_bytes(w, len(names)), int(rasterio.env.get_gdal_config("GDAL_CACHEMAX") or 0) or 2**62)
+    with atomic_path(path) as tmp, rasterio.Env(GDAL_CACHEMAX=cache):
         with rasterio.open(tmp, "w", **profile) as dst:
             for k, name in enumerate(names):
                 dst.set_band_description(k + 1, name)
             dst.update_tags(layers=json.dumps(names), dtypes=json.dumps([c[1] for c in converted]),
                             attrs=json.dumps({n: _jsonable_attrs(ds[n].attrs) for n in names}))
-            for b in range(0, len(windows), per_batch):
-                batch = windows[b:b + per_batch]
-                blocks = dask.compute(*[stacked.blocks[0, i, j] for i, j in batch])
-                for (i, j), arr in zip(batch, blocks):
-                    dst.write(arr, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+            for k, arr in compute_blocks([delayed[i, j] for i, j in cells], window=window):
+                i, j = cells[k]
+                dst.write(arr, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
     return Path(path)
 
 
@@ -76,15 +190,46 @@ def _jsonable_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_HANDLES = threading.local()
+#: open stack files kept per thread (opening costs ~25x a 256 px window read)
+OPEN_PER_THREAD = 4
+
+
+def _dataset(path: str) -> Any:
+    """An open handle on ``path`` for this thread (GDAL handles are not thread-safe), reused
+    while the file is the same (inode, size, mtime: a stack rewritten in place is reopened)."""
+    st = os.stat(path)
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    cache: OrderedDict[Any, Any] | None = getattr(_HANDLES, "cache", None)
+    if cache is None:
+        cache = _HANDLES.cache = OrderedDict()
+    ds = cache.get(key)
+    if ds is None:
+        ds = cache[key] = rasterio.open(path)
+        while len(cache) > OPEN_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache.move_to_end(key)
+    return ds
+
+
 def _read_window(path: str, band: int, block_info: Any = None) -> np.ndarray:
     loc = block_info[None]["array-location"]
     (y0, y1), (x0, x1) = loc
-    with rasterio.open(path) as src:
-        return src.read(band, window=Window(x0, y0, x1 - x0, y1 - y0))
+    return _dataset(path).read(band, window=Window(x0, y0, x1 - x0, y1 - y0))
 
 
-def open_stack(path: str | Path, chunks: int = 512) -> xr.Dataset:
-    """The layers written by :func:`write_stack`, lazily (dask; one windowed read per chunk).
+def _read_bands(path: str, block_info: Any = None) -> np.ndarray:
+    loc = block_info[None]["array-location"]
+    (y0, y1), (x0, x1) = loc[1:]
+    return _dataset(path).read(window=Window(x0, y0, x1 - x0, y1 - y0))
+
+
+def open_stack(path: str | Path, chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512) -> xr.Dataset:
+    """The layers written by :func:`write_stack`, lazily (dask; one windowed read per chunk and
+    layer; per chunk for all layers at once in an uncompressed stack).
+
+    ``chunks``: a chunk side in px, or the (y, x) chunk sizes of another array of the same grid
+    (e.g. the cube's, so that the two line up block by block).
 
     Date layers come back as datetime64[ns] (NaT none), class layers with their dtype and
     ``class_names``, all with the crs/epsg/transform/resolution attrs.
@@ -96,15 +241,18 @@ def open_stack(path: str | Path, chunks: int = 512) -> xr.Dataset:
         t = src.transform
         crs = src.crs.to_string()
         epsg = src.crs.to_epsg()
+        joint = src.compression is None
     names = json.loads(tags["layers"])
     dtypes = json.loads(tags["dtypes"])
     layer_attrs = json.loads(tags.get("attrs", "{}"))
     georef = {"crs": crs, "epsg": epsg, "transform": tuple(t)[:6], "resolution": (t.a, -t.e)}
     coords = coords_for(t, (h, w))
     out = {}
+    yx = da.core.normalize_chunks((chunks, chunks) if isinstance(chunks, int) else chunks, (h, w))
+    every = da.map_blocks(_read_bands, path, dtype=np.float32, chunks=((len(names),),) + yx) if joint else None
     for k, (name, dtype) in enumerate(zip(names, dtypes)):
-        arr = da.map_blocks(_read_window, path, k + 1, dtype=np.float32,
-                            chunks=da.core.normalize_chunks((chunks, chunks), (h, w)))
+        arr = every[k] if every is not None else da.map_blocks(_read_window, path, k + 1, dtype=np.float32,
+                                                               chunks=yx)
         v = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)
         if dtype == EPOCH_DAYS_TAG:
             v = xr.apply_ufunc(days_to_datetime, v, dask="parallelized", output_dtypes=["datetime64[ns]"])

@@ -46,8 +46,11 @@ probability change.
 
 Statistics are the only non-local quantities. They are accumulated chunk by chunk (per block: the
 count, ``sum w``, ``sum w^2``, ``sum w z`` and ``sum w z z^T`` of the stacked ``2k``-band vector
-``z``, i.e. ``3 + 2k + 4k^2`` numbers, summed by dask's tree reduction) and the small eigenproblems
-are solved in numpy. For a dask-backed pair each IR-MAD / ISFA iteration is one pass over the
+``z``, i.e. ``3 + 2k + 4k^2`` numbers in float64), combined by a dask tree reduction whose
+every node sums exactly (``math.fsum``), and the small eigenproblems are solved in numpy.
+No step uses a BLAS product over pixels (whose rounding depends on the BLAS thread count), so
+the magnitude, the threshold and the mask are bit-identical on the threaded scheduler and on
+any dask.distributed cluster with the same chunks. For a dask-backed pair each IR-MAD / ISFA iteration is one pass over the
 images whose compute returns only those numbers; the per-pixel products (magnitude, mask, no-change
 probability) stay lazy dask arrays. A threshold from the data (Otsu, mixture) costs two more passes
 (range, then a fixed-bin histogram). Standardised CVA costs one pass (means, standard deviations);
@@ -295,18 +298,42 @@ def _out_like(template: xr.DataArray, data: Any, name: str, attrs: dict[str, Any
 # block kernels (numpy; called on the whole array or on each dask block)
 
 
+def _variates(zz: np.ndarray, t: LinearChangeTransform) -> np.ndarray:
+    """(k, n) change variates ``wx.T x - wy.T y - c`` of the (2p, n) float64 pixels ``zz``.
+
+    Accumulated band by band with numpy element-wise operations in a fixed order, not a BLAS
+    matrix product: every pixel gets exactly the same arithmetic whatever the array size and the
+    BLAS thread count (OpenBLAS splits large products across threads and the rounding then
+    depends on the split), so results are identical on any scheduler.
+    """
+    p = t.wx.shape[0]
+    f = np.empty((t.k, zz.shape[1]), dtype=np.float64)
+    f[:] = -t.c[:, None]
+    for i in range(p):
+        f += t.wx[i][:, None] * zz[i]
+        f -= t.wy[i][:, None] * zz[p + i]
+    return f
+
+
 def _block_variates(z: np.ndarray, t: LinearChangeTransform) -> tuple[np.ndarray, np.ndarray]:
     """(k, n) change variates and the (n,) validity of the pixels of a (2p, h, w) block."""
     p = t.wx.shape[0]
     zz = np.asarray(z, dtype=np.float64).reshape(2 * p, -1)
     valid = np.isfinite(zz).all(axis=0)
-    f = t.wx.T @ zz[:p] - t.wy.T @ zz[p:] - t.c[:, None]
-    return f, valid
+    return _variates(zz, t), valid
+
+
+def _chi2_stat(f: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """``sum_j f_j^2 / var_j`` per pixel, summed over j in a fixed order."""
+    z = np.zeros(f.shape[1], dtype=np.float64)
+    for j in range(f.shape[0]):
+        z += f[j] * f[j] / var[j]
+    return z
 
 
 def _block_magnitude(z: np.ndarray, t: LinearChangeTransform) -> np.ndarray:
     f, valid = _block_variates(z, t)
-    m = np.sqrt(np.sum(f * f / t.var[:, None], axis=0))
+    m = np.sqrt(_chi2_stat(f, t.var))
     m[~valid] = np.nan
     return m.reshape(z.shape[1:]).astype(np.float32)
 
@@ -317,21 +344,38 @@ def _block_moments(
     """[n_valid, sum w, sum w^2, sum w (z - shift) (2p), sum w (z-shift)(z-shift)^T (4p^2)].
 
     ``w = P(chi2_k > Z)`` under transform ``t`` (IR-MAD / ISFA weights), or 1 when ``t`` is None.
+    float64; every sum is a numpy reduction over a contiguous row (pairwise summation, whose
+    order depends only on the number of pixels), never a BLAS product (see :func:`_variates`).
     """
     q = z.shape[0]
     zz = np.asarray(z, dtype=np.float64).reshape(q, -1)
     valid = np.isfinite(zz).all(axis=0)
-    zz = zz[:, valid]
+    zz = np.ascontiguousarray(zz[:, valid])
     if t is None:
         w = np.ones(zz.shape[1])
     else:
-        p = q // 2
-        f = t.wx.T @ zz[:p] - t.wy.T @ zz[p:] - t.c[:, None]
-        w = special.chdtrc(t.k, np.sum(f * f / t.var[:, None], axis=0))
+        w = special.chdtrc(t.k, _chi2_stat(_variates(zz, t), t.var))
     zz -= shift[:, None]
-    s1 = zz @ w
-    s2 = (zz * w) @ zz.T
+    zw = zz * w
+    s1 = zw.sum(axis=1)
+    s2 = np.empty((q, q), dtype=np.float64)
+    for i in range(q):
+        s2[i, i:] = (zw[i] * zz[i:]).sum(axis=1)
+        s2[i:, i] = s2[i, i:]
     return np.concatenate([[float(valid.sum()), w.sum(), (w * w).sum()], s1, s2.ravel()])
+
+
+def _fsum(x: np.ndarray, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
+    """Exact (correctly rounded, ``math.fsum``) sums of ``x`` over ``axis``: the result does not
+    depend on the order of the summed values. A dask reduction's chunk/combine/aggregate."""
+    axis = tuple(a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+    keep = [a for a in range(x.ndim) if a not in axis]
+    moved = np.transpose(x, axis + tuple(keep)).reshape(-1, int(np.prod([x.shape[a] for a in keep])))
+    out = np.array([math.fsum(col) for col in moved.T.tolist()], dtype=np.float64)
+    out = out.reshape([x.shape[a] for a in keep])
+    if keepdims:
+        out = np.expand_dims(out, axis)
+    return out
 
 
 def _reduce_blocks(
@@ -341,13 +385,16 @@ def _reduce_blocks(
     """Combine ``fn(block, *args)`` (a length-``size`` vector) over every block of ``arr``.
 
     ``combine``: per element ``"sum"``, ``"min"`` or ``"max"`` (default all ``"sum"``). For a dask
-    array the per-block vectors are combined by dask's tree reductions, so one compute returns
-    ``size`` numbers; the images are never gathered. A numpy array is one block.
+    array the per-block vectors are combined by a dask tree reduction, so one compute returns
+    ``size`` numbers; the images are never gathered. Sums are exact at every node of the tree
+    (:func:`_fsum`) and the tree is fixed by the chunks, so the result is the same on every
+    scheduler whatever order the blocks finish in. A numpy array is one block.
     """
     ops = combine or ("sum",) * size
     if not _is_dask(arr):
         return np.asarray(fn(np.asarray(arr), *args), dtype=np.float64)
     import dask
+    import dask.array as da
 
     nd = arr.ndim
 
@@ -360,10 +407,12 @@ def _reduce_blocks(
         meta=np.empty((0,) * (nd + 1), dtype=np.float64),
     )
     axes = tuple(range(nd))
+    sums = da.reduction(parts, _fsum, _fsum, axis=axes, combine=_fsum, dtype=np.float64,
+                        concatenate=True, meta=np.empty((0,), dtype=np.float64))
     if all(o == "sum" for o in ops):
-        return np.asarray(parts.sum(axis=axes).compute())
-    reds = {"sum": parts.sum, "min": parts.min, "max": parts.max}
-    done = dask.compute(*[reds[o](axis=axes)[i] for i, o in enumerate(ops)])
+        return np.asarray(sums.compute())
+    reds = {"min": parts.min(axis=axes), "max": parts.max(axis=axes), "sum": sums}
+    done = dask.compute(*[reds[o][i] for i, o in enumerate(ops)])
     return np.array([float(v) for v in done])
 
 

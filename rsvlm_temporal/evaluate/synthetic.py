@@ -27,6 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
 
 from ..analysis import analyze
 from ..catalog import load_items
@@ -41,9 +44,20 @@ DEFAULT_OPTIONS: dict[str, Any] = dict(size=60, start="2019-01-01", end="2022-12
                                        s2_revisit_days=10, seed=1)
 
 
-def _read(folder: Path, name: str) -> np.ndarray:
+Grid = tuple[tuple[int, int], Any, Any]  # (shape, affine transform, crs) of the analysis
+
+
+def _read(folder: Path, name: str, grid: Grid | None = None) -> np.ndarray:
+    """A truth raster, on the analysis grid when given (majority of the truth pixels in each
+    analysis pixel: e.g. 3 x 3 at 30 m for a 10 m truth)."""
     with rasterio.open(folder / f"{name}.tif") as src:
-        return src.read(1)
+        data = src.read(1)
+        if grid is None or (grid[0] == data.shape and grid[1] == src.transform):
+            return data
+        out = np.empty(grid[0], data.dtype)
+        reproject(data, out, src_transform=src.transform, src_crs=src.crs, dst_transform=grid[1],
+                  dst_crs=grid[2], resampling=Resampling.mode)
+        return out
 
 
 def first_clear_after(truth_days: np.ndarray, times: np.ndarray, clear: np.ndarray) -> np.ndarray:
@@ -59,14 +73,15 @@ def first_clear_after(truth_days: np.ndarray, times: np.ndarray, clear: np.ndarr
 
 
 def score_scene(layers: dict[str, np.ndarray], truth_dir: str | Path, revisit_days: int,
-                first_seen: np.ndarray | None = None) -> dict[str, Any]:
+                first_seen: np.ndarray | None = None, grid: Grid | None = None) -> dict[str, Any]:
     """Scores of computed layers (``change_class``, ``change_date`` as datetime64,
     ``burn_severity``) against a generator truth folder; see the module docstring.
     ``first_seen``: :func:`first_clear_after` of the truth dates, for the date error measured
-    from the first clear view of the change."""
+    from the first clear view of the change. ``grid``: the layers' grid when it differs from the
+    truth's (see :func:`_read`)."""
     truth = Path(truth_dir)
-    t_cls = _read(truth, "change_class")
-    t_days = _read(truth, "change_date").astype(np.int64)
+    t_cls = _read(truth, "change_class", grid)
+    t_days = _read(truth, "change_date", grid).astype(np.int64)
     p_cls = np.asarray(layers["change_class"])
     valid = p_cls != NODATA_CLASS
     p_days = np.asarray(layers["change_date"]).astype("datetime64[D]").astype(np.int64)
@@ -93,7 +108,7 @@ def score_scene(layers: dict[str, np.ndarray], truth_dir: str | Path, revisit_da
             out["date_within_revisit_of_first_clear_view"] = round(float((err_seen <= revisit_days).mean()), 4)
     burned = (t_cls == 1) & (p_cls == 1)
     if burned.any():
-        sev_t = _read(truth, "burn_severity")
+        sev_t = _read(truth, "burn_severity", grid)
         out["severity_agreement"] = round(float((sev_t[burned] == np.asarray(layers["burn_severity"])[burned]).mean()), 4)
     return out
 
@@ -106,10 +121,13 @@ def evaluate_scenario(scenario: str, work_dir: str | Path | None = None, **optio
     cube = load_cube(load_items(root / "catalog.json"))
     result = analyze(cube, workdir=root / "work").compute()
     layers = {k: result.layers[k].values for k in ("change_class", "change_date", "burn_severity")}
-    revisit = int(opts.get("s2_revisit_days", 5))
+    # the interval between acquisitions of the densest sensor in the series
+    revisit = int(opts["s2_revisit_days"] if "s2" in opts["sensors"] else opts.get("landsat_revisit_days", 16))
     clear = ((cube.mask & np.uint8(DEFAULT_MASKED)) == 0).values
-    first_seen = first_clear_after(_read(root / "truth", "change_date").astype(np.int64), cube.time.values, clear)
-    report = score_scene(layers, root / "truth", revisit, first_seen)
+    grid = ((cube.sizes["y"], cube.sizes["x"]), Affine(*cube.attrs["transform"][:6]), cube.attrs["crs"])
+    truth_days = _read(root / "truth", "change_date", grid).astype(np.int64)
+    first_seen = first_clear_after(truth_days, cube.time.values, clear)
+    report = score_scene(layers, root / "truth", revisit, first_seen, grid)
     report.update(scenario=scenario, revisit_days=revisit, options={k: v for k, v in opts.items()})
     return report
 
