@@ -243,7 +243,7 @@ def summary_lines(outputs: RunOutputs) -> list[str]:
             f"{c['n_patches']} patch(es), {c.get('location', '')}, "
             f"{c.get('first_date') or ''}..{c.get('last_date') or ''}"
         )
-    for reason in ev.get("data_quality", {}).get("insufficient_data", []) or []:
+    for reason in ev.get("quality", {}).get("insufficient_data", []) or []:
         lines.append(f"  note: {reason}")
     return lines
 

@@ -24,7 +24,7 @@ from rsvlm_temporal.errors import InsufficientDataError, PeriodError, UnknownBan
 from rsvlm_temporal.evidence import build_evidence
 from rsvlm_temporal.grid import GridError, extent_of, require_overlap
 from rsvlm_temporal.indices import INDICES, compute_indices
-from rsvlm_temporal.pipeline import run_analysis
+from rsvlm_temporal.pipeline import run_analysis, summary_lines
 
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 VEG = np.array([0.03, 0.06, 0.04, 0.35, 0.18, 0.09], np.float32)  # reflectance 0-1
@@ -331,6 +331,8 @@ def test_run_analysis_cloudy_region_is_nodata_in_cog_and_evidence(tmp_path: Path
     assert ev["quality"]["status"] == "insufficient_data"
     assert ev["aoi"]["valid_pixels"] == 16 * 12
     assert any("25.0% of the AOI (64 of 256 pixels)" in r for r in ev["quality"]["insufficient_data"])
+    # ... and the CLI's summary says so
+    assert any(line.startswith("  note: insufficient data") for line in summary_lines(out))
 
 
 def test_run_analysis_periods_on_disjoint_footprints_raise(tmp_path: Path) -> None:
