@@ -13,7 +13,8 @@ dask.distributed LocalCluster.
 - ``--part scaling``: the same analysis of one AOI (``--scaling-factor``, default 4x) on the
   threaded scheduler and on a LocalCluster of 1 and of 2 worker processes (1 thread each).
   Wall time excludes starting the cluster (reported apart). Efficiency = T(1 worker) /
-  (N x T(N workers)). Every result layer is compared with the threaded scheduler's, exactly.
+  (N x T(N workers)). Every result layer, every COG and evidence.json are compared with the
+  threaded scheduler's, exactly.
 
 Inputs: ``make_inputs.generate(dates, 6, size, every=30)`` (24 dates over two years, so the
 per-pixel series engine runs), a grid of 4 x base px plus a margin, centred on the UTM zone's
@@ -47,11 +48,13 @@ PRELOAD = ("numpy", "dask.array", "xarray", "rasterio", "stackstac", "rsvlm_temp
 # --- the workload: THE one place that calls the analysis ------------------------------------
 
 def analysis_workload(items: list[dict[str, Any]], bounds_latlon: tuple[float, float, float, float],
-                      out_dir: Path, client: Any = None) -> dict[str, Any]:
+                      out_dir: Path, client: Any = None, read_outputs: bool = True) -> dict[str, Any]:
     """The full change analysis of one AOI, as users run it; returns what the tables need.
 
-    ``client``: a ``distributed.Client`` (None: dask's threaded scheduler). Change this function
-    (only) if the pipeline's entry point changes.
+    ``client``: a ``distributed.Client`` (None: dask's threaded scheduler). ``read_outputs``:
+    also return every layer of the result stack and every COG (whole, to compare them), which
+    the memory part must not do (it would measure that array). Change this function (only) if
+    the pipeline's entry point changes.
     """
     from rsvlm_temporal.pipeline import run_analysis
 
@@ -59,24 +62,37 @@ def analysis_workload(items: list[dict[str, Any]], bounds_latlon: tuple[float, f
     import rasterio
 
     with rasterio.open(outputs.files["stack"]) as src:
-        height, width, stack, names = src.height, src.width, src.read(), list(src.descriptions)
+        height, width, names = src.height, src.width, list(src.descriptions)
+    rasters: dict[str, np.ndarray] = {}
+    if read_outputs:
+        for key, path in sorted(outputs.files.items()):
+            if str(path).endswith(".tif"):
+                with rasterio.open(path) as src:
+                    rasters[key] = src.read()
     ev = outputs.evidence.to_dict()
     return {
         "mode": outputs.mode, "height": height, "width": width,
-        "dates": len(ev.get("clear_observations", []) or []) or None,
-        "stack": stack, "names": names, "evidence": ev,
+        "dates": len(ev.get("quality", {}).get("clear_observations", []) or []) or None,
+        "rasters": rasters, "names": names, "evidence": ev,
     }
 
 
 def compare_layers(ref: dict[str, Any], got: dict[str, Any]) -> str:
-    """'identical', or which result layers differ from the reference and by how much."""
-    names = ref.get("names") or [f"layer {i + 1}" for i in range(len(ref["stack"]))]
+    """'identical', or which result layers / COGs / evidence differ from the reference and how."""
     diffs = []
-    for name, a, b in zip(names, ref["stack"], got["stack"]):
-        same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
-        if not same.all():
-            delta = np.nanmax(np.abs(a.astype(np.float64) - b.astype(np.float64)))
-            diffs.append(f"{name}: {int((~same).sum())} px, max abs diff {delta:.2g}")
+    for key, a in ref["rasters"].items():
+        b = got["rasters"].get(key)
+        names = ref["names"] if key == "stack" else [key] * len(a)
+        if b is None or a.shape != b.shape or a.dtype != b.dtype:
+            diffs.append(f"{key}: missing or of another shape/dtype")
+            continue
+        for name, x, y in zip(names, a, b):
+            same = (x == y) | (np.isnan(x) & np.isnan(y)) if x.dtype.kind == "f" else x == y
+            if not same.all():
+                delta = np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64)))
+                diffs.append(f"{name}: {int((~same).sum())} px, max abs diff {delta:.2g}")
+    if ref["evidence"] != got["evidence"]:
+        diffs.append("evidence.json differs")
     return "identical" if not diffs else "DIFFERS: " + "; ".join(diffs)
 
 
@@ -108,7 +124,7 @@ def memory_job(base: int, dates: int, every: int, factor: int, threads: int) -> 
     try:
         with threaded_dask(threads):
             t0 = time.perf_counter()
-            res = analysis_workload(inp.items, aoi(inp, side), out)
+            res = analysis_workload(inp.items, aoi(inp, side), out, read_outputs=False)
             seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -190,7 +206,7 @@ def run_scaling(base: int, factor: int, dates: int, every: int, workers: list[in
         shutil.rmtree(tmp, ignore_errors=True)
     notes = [f"efficiency = T({workers[0]} worker) x {workers[0]} / (N x T(N workers)); "
              "cluster start-up is not in the wall time",
-             "vs threaded: every result layer compared with the threaded scheduler's, exactly"]
+             "vs threaded: every result layer, COG and evidence.json compared with the threaded scheduler's, exactly"]
     report("distributed scaling",
            ["scheduler", "start-up s", "seconds", "Mpx-dates/s", "efficiency", "vs threaded"], rows,
            params={"AOI": f"{factor}x ({ref['height']}x{ref['width']} px)", "dates": ndates,

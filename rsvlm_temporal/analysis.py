@@ -30,7 +30,7 @@ from .sensors import sensor_table
 from .timeutil import datetime_to_days, days_to_datetime
 from .cube import nanmedian_time
 from .grid import extent_of, extent_of_pixels, format_bounds, georef_attrs
-from .store import open_stack, write_stack
+from .store import open_stack_array, write_stack
 
 #: the series engine needs a same-season baseline from the previous year
 MIN_SERIES_DAYS = 400
@@ -209,7 +209,7 @@ def _period_median(cube: xr.DataArray, lo: np.datetime64, hi: np.datetime64,
     if part.sizes["time"] == 0:
         raise InsufficientDataError(f"no acquisition between {lo} and {hi}; widen the period")
     med = da.blockwise(_median_chunk, "byx", part.data, "tbyx", concatenate=False, dtype=np.float32,
-                       sub=block)
+                       sub=max(block, 128))  # a median needs ~5 x its input: 128 px is a few MB
     return xr.DataArray(med, dims=("band", "y", "x"),
                         coords={"band": cube.band, "y": cube.y, "x": cube.x}, attrs=cube.attrs)
 
@@ -223,12 +223,14 @@ def _materialise_periods(before: xr.DataArray, after: xr.DataArray,
               for b in bands}
     ds = xr.Dataset(layers, attrs=before.attrs)
     chunks = before.data.chunks[1:] if isinstance(before.data, da.Array) else 512
-    # uncompressed (a scratch file the magnitude fit reads many times), in the cube's chunks
-    stack = open_stack(write_stack(ds, folder / "periods.tif", compress=None), chunks=chunks)
+    # uncompressed (a scratch file the magnitude fit reads many times: one read per chunk for
+    # all its layers), in the cube's chunks
+    stack = open_stack_array(write_stack(ds, folder / "periods.tif", compress=None), chunks=chunks)
     out = []
-    for w in ("before", "after"):
-        arr = xr.concat([stack[f"{w}_{b}"] for b in bands], dim="band").assign_coords(band=bands)
-        arr.attrs.update(before.attrs)
+    for k in (0, 1):
+        arr = stack.isel(layer=slice(k * len(bands), (k + 1) * len(bands))).rename(layer="band")
+        arr = arr.assign_coords(band=bands)
+        arr.attrs = dict(before.attrs)
         out.append(arr)
     return out[0], out[1]
 

@@ -15,6 +15,8 @@ work on a LocalCluster or a shared file system).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import socket
@@ -30,6 +32,28 @@ CONNECT_TIMEOUT = 10.0
 #: GDAL block cache of each LocalCluster worker process (MiB), unless GDAL_CACHEMAX is set: GDAL's
 #: default (5% of the machine's memory per process) would keep decoded tiles of the whole AOI
 WORKER_GDAL_CACHE_MB = 64
+
+
+def _load_trim() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:  # no C library by that name: not glibc
+        return None
+    return getattr(libc, "malloc_trim", None)
+
+
+_MALLOC_TRIM = _load_trim()
+
+
+def release_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``; no-op elsewhere).
+
+    Freed numpy and GDAL buffers otherwise stay in the process (glibc keeps them in per-thread
+    arenas), so its resident memory keeps the high-water mark of every pass and grows with the
+    number of blocks processed although the memory in use does not. Costs about a microsecond.
+    (dask.distributed workers do the same with ``MALLOC_TRIM_THRESHOLD_``.)"""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class ClusterError(RsvlmError, ConnectionError):

@@ -54,7 +54,7 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"ras
 #: code of the background class (``no_change`` / ``not_assessed`` in classes.py), not polygonised
 BACKGROUND_CODE = 0
 #: bytes of raster computed at once when writing a COG (a batch of dask blocks)
-WRITE_BATCH_BYTES = 128 * 2**20
+WRITE_BATCH_BYTES = 32 * 2**20
 #: tag written on datetime rasters stored as int32 days
 DATE_ENCODING = "int32 days since 1970-01-01; -1 = no date"
 DATE_NODATA = -1

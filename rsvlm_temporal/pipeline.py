@@ -31,8 +31,9 @@ from .timeutil import datetime_to_days
 MAGNITUDE_CLASSES = {0: "no_change", 1: "change"}
 #: bytes of one chunk's whole time series, which one analysis task holds (see analysis_chunksize)
 ANALYSIS_CHUNK_BYTES = 48 * 2**20
-#: GDAL block cache during run_analysis (bytes): tiles are decoded again rather than kept
-ANALYSIS_GDAL_CACHE_BYTES = 64 * 2**20
+#: GDAL block cache during run_analysis (bytes): every pass reads each tile about once, so a
+#: larger cache (GDAL's default: 5% of the machine's memory) only keeps tiles of the whole AOI
+ANALYSIS_GDAL_CACHE_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -190,6 +191,7 @@ def run_analysis(
     epsg: int | None = None,
     resolution: float | None = None,
     bounds_latlon: tuple[float, float, float, float] | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     client: Any = None,
@@ -203,19 +205,22 @@ def run_analysis(
 
     ``workers`` starts a local dask.distributed cluster of that many processes, ``scheduler``
     ("tcp://host:port") joins an existing one, ``client`` uses a ``distributed.Client``; none
-    of them: dask's threaded scheduler. Results are identical either way.
+    of them: dask's threaded scheduler. Results are identical either way. The AOI is
+    ``bounds_latlon`` (EPSG:4326) or ``bounds`` (minx, miny, maxx, maxy in the target CRS,
+    metres), as for :func:`cube.load_cube`.
 
     Memory is bounded whatever the AOI: the cube is read in chunks of at most ``chunksize`` px,
     halved until a chunk's whole time series fits :data:`ANALYSIS_CHUNK_BYTES`
     (:func:`analysis_chunksize`); the series engine runs ``block`` px at a time; the result stack
     is computed and written chunk by chunk (:func:`store.write_stack`) and GDAL's block cache is
-    capped at :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (and in the worker processes of
-    ``workers=``).
+    capped at :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (``cluster.WORKER_GDAL_CACHE_MB``
+    in the worker processes of ``workers=``). Peak memory therefore does not grow with the AOI
+    (``tests/test_memory.py``, ``benchmarks/distributed.py --part memory``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     load = dict(bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
-                bounds_latlon=bounds_latlon)
+                bounds_latlon=bounds_latlon, bounds=bounds)
     cube = load_cube(items, chunksize=chunksize, **load)
     chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize)
     if chunk < chunksize:  # metadata only: nothing was read

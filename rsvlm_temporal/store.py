@@ -3,10 +3,10 @@ by block as the blocks are computed, then read back lazily.
 
 Computing the analysis once into this stack (instead of once per exported file) keeps every
 export and the evidence to one pass over the cube. Memory stays bounded by the block size, not
-the AOI: :func:`compute_blocks` keeps only a few blocks in flight (each computed on its own,
-with the threaded scheduler or a dask.distributed client alike) and the calling process writes
-each block as it arrives, while GDAL's block cache, which would otherwise keep every
-partly written tile of the file, is capped.
+the AOI: :func:`stream_blocks` hands every block to the writer as soon as it is computed (with
+the threaded scheduler or a dask.distributed client alike; the process that called writes) and
+drops it, while GDAL's block cache, which would otherwise keep every partly written tile of
+the file, is capped.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections import OrderedDict
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import dask
 import dask.array as da
@@ -29,16 +29,17 @@ from affine import Affine
 from rasterio.windows import Window
 
 from .atomic import atomic_path
+from .cluster import release_memory
 from .timeutil import days_to_datetime
 from .grid import coords_for
 
 EPOCH_DAYS_TAG = "days since 1970-01-01"
 #: GeoTIFF tile side of the stack (px)
 TILE = 256
-#: blocks computed together by :func:`compute_blocks` (they share the cube's open files)
+#: blocks per computation on a distributed client (they share the cube's open files)
 BLOCKS_PER_COMPUTE = 4
 #: GDAL block cache while a stack is written (bytes, at least; see :func:`write_stack`)
-WRITE_CACHE_BYTES = 64 * 2**20
+WRITE_CACHE_BYTES = 16 * 2**20
 
 
 def _as_float(v: xr.DataArray) -> tuple[xr.DataArray, str]:
@@ -71,29 +72,36 @@ def _local_scheduler() -> Any:
     return dask.base.get_scheduler() or dask.threaded.get
 
 
-def compute_blocks(blocks: Sequence[Any], batch: int | None = None,
-                   window: int | None = None) -> Iterator[tuple[int, Any]]:
-    """Compute dask collections (e.g. the ``to_delayed()`` blocks of an array) ``batch`` at a time
-    (default :data:`BLOCKS_PER_COMPUTE`), at most ``window`` batches at once (default: one per
-    scheduler thread, at least two), and yield ``(index, value)`` as they finish.
+def stream_blocks(blocks: Sequence[Any], consume: Callable[[int, Any], None],
+                  batch: int | None = None, window: int | None = None) -> None:
+    """Compute dask collections (e.g. the ``to_delayed()`` blocks of an array) and hand each value
+    to ``consume(index, value)`` (in this thread) as soon as it is computed; only a few blocks
+    are ever in memory, however many there are.
 
-    A batch is one computation, so its blocks share their upstream tasks (e.g. the open file
-    handles of the cube's readers) and nothing is shared between batches: with a distributed
-    client a future per block, gathered here; with the threaded scheduler a pool of its threads,
-    each computing one batch at a time (dask's synchronous scheduler, so a batch's blocks are
-    done one after the other); any other scheduler computes one batch per call. Memory is
-    bounded by ``window`` x ``batch`` blocks, however many blocks there are.
+    - Threaded scheduler: a pool of its threads, each computing one block at a time with dask's
+      synchronous scheduler. One computation over every block would let dask read ahead the
+      inputs of all of them (the cube's reads of a date share one upstream task, so dask's
+      ordering runs them together): memory would grow with the AOI. The price: each block
+      opens the cube's files again (about 0.7 ms a file; sharing the readers between blocks
+      instead keeps every file open, ~0.5 MB each, for the whole pass).
+    - A dask.distributed client: ``batch`` blocks per computation (default
+      :data:`BLOCKS_PER_COMPUTE`), at most ``window`` batches in flight (default: enough for two
+      blocks per worker thread, at least two batches); a future per block, gathered here.
+    - Any other scheduler, or no more than two blocks per thread: one computation per ``batch``
+      blocks (default: all of them when they are that few, else one).
+
+    A block's upstream tasks (e.g. opening the cube's files) run once per computation.
     """
     n = len(blocks)
     threads = scheduler_threads()
-    batch = max(1, batch or BLOCKS_PER_COMPUTE)
-    window = max(1, window or max(2, threads))
-    groups = iter([list(range(i, min(i + batch, n))) for i in range(0, n, batch)])
     client = current_client()
     if client is not None:
         from distributed import as_completed
 
-        left: dict[int, int] = {}  # batch number -> blocks not yet yielded
+        batch = max(1, batch or BLOCKS_PER_COMPUTE)
+        window = max(1, window or max(2, -(-2 * threads // batch)))
+        groups = [list(range(i, min(i + batch, n))) for i in range(0, n, batch)]
+        left: dict[int, int] = {}  # batch number -> blocks not yet consumed
         where: dict[Any, tuple[int, int]] = {}
 
         def submit(g: int, group: list[int]) -> list[Any]:
@@ -108,31 +116,40 @@ def compute_blocks(blocks: Sequence[Any], batch: int | None = None,
             g, i = where.pop(fut)
             value = fut.result()
             fut.release()
+            consume(i, value)
+            del value
             left[g] -= 1
             if left[g] == 0:  # a batch is done: start the next
                 del left[g]
                 nxt = next(numbered, None)
                 if nxt is not None:
                     done.update(submit(*nxt))
-            yield i, value
         return
-    if _local_scheduler() is dask.threaded.get and threads > 1 and n > batch:
+    if _local_scheduler() is dask.threaded.get and threads > 1 and n > 2 * threads:
+        queue = iter(range(n))
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rsvlm-block") as pool:
-            def start(group: list[int]) -> Any:
-                return pool.submit(dask.compute, *[blocks[i] for i in group], scheduler="sync")
+            def start(i: int) -> Any:
+                return pool.submit(dask.compute, blocks[i], scheduler="sync")
 
-            running = {start(g): g for g in islice(groups, threads)}
+            running = {start(i): i for i in islice(queue, window or threads)}
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: running[f][0]):
-                    group = running.pop(fut)
-                    nxt = next(groups, None)
+                for fut in sorted(finished, key=running.__getitem__):
+                    i = running.pop(fut)
+                    nxt = next(queue, None)
                     if nxt is not None:
                         running[start(nxt)] = nxt
-                    yield from zip(group, fut.result())
+                    (value,) = fut.result()
+                    consume(i, value)
+                    del value
+                    release_memory()
         return
-    for group in groups:
-        yield from zip(group, dask.compute(*[blocks[i] for i in group]))
+    # few blocks (no more than two per thread), or another scheduler: whole computations
+    batch = max(1, batch or (n if n <= 2 * threads else 1))
+    for start_ in range(0, n, batch):
+        group = range(start_, min(start_ + batch, n))
+        for i, value in zip(group, dask.compute(*[blocks[i] for i in group])):
+            consume(i, value)
 
 
 def _cache_bytes(width: int, count: int) -> int:
@@ -147,10 +164,10 @@ def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
     tiled GeoTIFF (``TILE`` px tiles, ``compress``: "deflate" or None for a scratch file read
     many times); dates become float days since 1970-01-01. Atomic.
 
-    The layers are computed chunk by chunk in the chunks of the dask-backed layers (unified;
-    ``block``: regular ``block`` px chunks instead), a few chunks at a time (see
-    :func:`compute_blocks`; ``window`` batches at once), and each chunk is written as it
-    arrives: memory is bounded by the chunks, not the AOI.
+    The layers are computed in the chunks of the dask-backed layers (unified; ``block``: regular
+    ``block`` px chunks instead) and each chunk is written as soon as it is computed (see
+    :func:`stream_blocks`; ``window``: chunks computed at once with the threaded scheduler,
+    batches in flight on a distributed client): memory is bounded by the chunks, not the AOI.
     """
     names = list(ds.data_vars)
     converted = [_as_float(ds[n]) for n in names]
@@ -176,9 +193,13 @@ def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
                 dst.set_band_description(k + 1, name)
             dst.update_tags(layers=json.dumps(names), dtypes=json.dumps([c[1] for c in converted]),
                             attrs=json.dumps({n: _jsonable_attrs(ds[n].attrs) for n in names}))
-            for k, arr in compute_blocks([delayed[i, j] for i, j in cells], window=window):
+
+            def write(k: int, arr: np.ndarray) -> None:
                 i, j = cells[k]
                 dst.write(arr, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+
+            stream_blocks([delayed[i, j] for i, j in cells], write, window=window)
+    release_memory()
     return Path(path)
 
 
@@ -224,16 +245,12 @@ def _read_bands(path: str, block_info: Any = None) -> np.ndarray:
     return _dataset(path).read(window=Window(x0, y0, x1 - x0, y1 - y0))
 
 
-def open_stack(path: str | Path, chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512) -> xr.Dataset:
-    """The layers written by :func:`write_stack`, lazily (dask; one windowed read per chunk and
-    layer; per chunk for all layers at once in an uncompressed stack).
-
-    ``chunks``: a chunk side in px, or the (y, x) chunk sizes of another array of the same grid
-    (e.g. the cube's, so that the two line up block by block).
-
-    Date layers come back as datetime64[ns] (NaT none), class layers with their dtype and
-    ``class_names``, all with the crs/epsg/transform/resolution attrs.
-    """
+def open_stack_array(path: str | Path,
+                     chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512) -> xr.DataArray:
+    """Every layer written by :func:`write_stack` as one lazy float32 (layer, y, x) DataArray (as
+    stored: dates as days since 1970-01-01), with the georef attrs; one windowed read per chunk
+    for all layers in an uncompressed stack, per chunk and layer otherwise. ``chunks``: a chunk
+    side in px, or the (y, x) chunk sizes of another array of the same grid."""
     path = str(path)
     with rasterio.open(path) as src:
         tags = src.tags()
@@ -243,17 +260,30 @@ def open_stack(path: str | Path, chunks: int | tuple[tuple[int, ...], tuple[int,
         epsg = src.crs.to_epsg()
         joint = src.compression is None
     names = json.loads(tags["layers"])
-    dtypes = json.loads(tags["dtypes"])
-    layer_attrs = json.loads(tags.get("attrs", "{}"))
-    georef = {"crs": crs, "epsg": epsg, "transform": tuple(t)[:6], "resolution": (t.a, -t.e)}
-    coords = coords_for(t, (h, w))
-    out = {}
     yx = da.core.normalize_chunks((chunks, chunks) if isinstance(chunks, int) else chunks, (h, w))
-    every = da.map_blocks(_read_bands, path, dtype=np.float32, chunks=((len(names),),) + yx) if joint else None
-    for k, (name, dtype) in enumerate(zip(names, dtypes)):
-        arr = every[k] if every is not None else da.map_blocks(_read_window, path, k + 1, dtype=np.float32,
-                                                               chunks=yx)
-        v = xr.DataArray(arr, dims=("y", "x"), coords=coords, name=name)
+    if joint:
+        data = da.map_blocks(_read_bands, path, dtype=np.float32, chunks=((len(names),),) + yx)
+    else:
+        data = da.stack([da.map_blocks(_read_window, path, k + 1, dtype=np.float32, chunks=yx)
+                         for k in range(len(names))])
+    georef = {"crs": crs, "epsg": epsg, "transform": tuple(t)[:6], "resolution": (t.a, -t.e)}
+    return xr.DataArray(data, dims=("layer", "y", "x"), coords={"layer": names, **coords_for(t, (h, w))},
+                        attrs={**georef, "layer_dtypes": json.loads(tags["dtypes"]),
+                               "layer_attrs": json.loads(tags.get("attrs", "{}"))})
+
+
+def open_stack(path: str | Path, chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512) -> xr.Dataset:
+    """The layers written by :func:`write_stack`, lazily (see :func:`open_stack_array`).
+
+    Date layers come back as datetime64[ns] (NaT none), class layers with their dtype and
+    ``class_names``, all with the crs/epsg/transform/resolution attrs.
+    """
+    arr = open_stack_array(path, chunks)
+    georef = {k: arr.attrs[k] for k in ("crs", "epsg", "transform", "resolution")}
+    out = {}
+    for k, (name, dtype) in enumerate(zip(arr.layer.values.tolist(), arr.attrs["layer_dtypes"])):
+        v = arr.isel(layer=k, drop=True).rename(name)
+        v.attrs = {}
         if dtype == EPOCH_DAYS_TAG:
             v = xr.apply_ufunc(days_to_datetime, v, dask="parallelized", output_dtypes=["datetime64[ns]"])
         elif dtype == "bool":
@@ -261,8 +291,9 @@ def open_stack(path: str | Path, chunks: int | tuple[tuple[int, ...], tuple[int,
         elif dtype != "float32":
             v = v.astype(dtype)
         v.attrs.update(georef)
-        if "class_names" in layer_attrs.get(name, {}):
-            v.attrs["class_names"] = {int(c): n for c, n in layer_attrs[name]["class_names"].items()}
+        names = arr.attrs["layer_attrs"].get(name, {}).get("class_names")
+        if names:
+            v.attrs["class_names"] = {int(c): n for c, n in names.items()}
         out[name] = v
     ds = xr.Dataset(out)
     ds.attrs.update(georef)

@@ -118,13 +118,13 @@ def test_no_cluster_and_bad_arguments() -> None:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> list:
-    """A small synthetic flood (42 x 42 px, two years of Sentinel-2 every 10 days)."""
+    """A small synthetic flood (42 x 42 px, two years of Sentinel-2 every 30 days)."""
     from rsvlm_temporal.catalog import load_items
     from rsvlm_temporal.synth import write_scene
 
     root: Path = tmp_path_factory.mktemp("flood")
     write_scene(root, "flood", size=42, start="2019-01-01", end="2020-12-31", sensors=("s2",),
-                s2_revisit_days=10, seed=5, keep_arrays=False)
+                s2_revisit_days=30, seed=5, keep_arrays=False)
     return load_items(root / "catalog.json")
 
 
@@ -143,9 +143,9 @@ def test_run_analysis_on_local_cluster_is_identical_to_threaded(scene, client, t
 
     from rsvlm_temporal.pipeline import run_analysis
 
-    # 16 px chunks: 3 x 3 blocks, so the IR-MAD statistics, the Otsu histogram, the polygons
+    # 24 px chunks: 2 x 2 blocks, so the IR-MAD statistics, the Otsu histogram, the polygons
     # and the evidence all combine several blocks
-    opts = dict(chunksize=16, block=16)
+    opts = dict(chunksize=24, block=24)
     with dask.config.set(scheduler="threads"):
         ref = run_analysis(scene, tmp_path / "threads", **opts)
     got = run_analysis(scene, tmp_path / "cluster", client=client, **opts)

@@ -98,6 +98,7 @@ import numpy as np
 import xarray as xr
 from scipy import linalg, special
 
+from ..cluster import release_memory
 from ..errors import InsufficientDataError, ItemError
 from ..grid import georef_attrs
 
@@ -120,6 +121,8 @@ __all__ = [
 
 METHODS: tuple[str, ...] = ("irmad", "mad", "isfa", "sfa", "cva", "cva-raw")
 DEFAULT_BINS = 256
+#: dask chunk side (px) the statistics passes merge small chunks up to (see _for_fit)
+FIT_BLOCK = 256
 
 ThresholdSpec = Literal["otsu", "mixture", "chi2"] | float
 
@@ -287,6 +290,20 @@ def _stack(before: xr.DataArray, after: xr.DataArray) -> Any:
     return np.concatenate([np.asarray(b), np.asarray(a)], axis=0)
 
 
+def _for_fit(z: Any) -> Any:
+    """``z`` for the statistics passes: dask chunks merged (never split) to about
+    :data:`FIT_BLOCK` px a side, so that an iterative fit over small chunks does not pay the
+    per-task overhead of every chunk on every iteration (the magnitude keeps the input's chunks).
+    The merge is fixed by the chunks, so the statistics stay the same on every scheduler."""
+    if not _is_dask(z):
+        return z
+    k = [max(1, round(FIT_BLOCK / max(c))) for c in z.chunks[1:]]
+    if k == [1, 1]:
+        return z
+    merged = [tuple(sum(c[i:i + f]) for i in range(0, len(c), f)) for c, f in zip(z.chunks[1:], k)]
+    return z.rechunk((z.chunks[0],) + tuple(merged))
+
+
 def _out_like(template: xr.DataArray, data: Any, name: str, attrs: dict[str, Any]) -> xr.DataArray:
     coords = {d: template[d] for d in ("y", "x") if d in template.coords}
     return xr.DataArray(
@@ -410,10 +427,13 @@ def _reduce_blocks(
     sums = da.reduction(parts, _fsum, _fsum, axis=axes, combine=_fsum, dtype=np.float64,
                         concatenate=True, meta=np.empty((0,), dtype=np.float64))
     if all(o == "sum" for o in ops):
-        return np.asarray(sums.compute())
-    reds = {"min": parts.min(axis=axes), "max": parts.max(axis=axes), "sum": sums}
-    done = dask.compute(*[reds[o][i] for i, o in enumerate(ops)])
-    return np.array([float(v) for v in done])
+        out = np.asarray(sums.compute())
+    else:
+        reds = {"min": parts.min(axis=axes), "max": parts.max(axis=axes), "sum": sums}
+        done = dask.compute(*[reds[o][i] for i, o in enumerate(ops)])
+        out = np.array([float(v) for v in done])
+    release_memory()  # the pass's freed block buffers, back to the OS before the next one
+    return out
 
 
 def _weighted_moments(
@@ -653,7 +673,7 @@ def cva(before: xr.DataArray, after: xr.DataArray, standardise: bool = True) -> 
     z = _stack(before, after)
     p = z.shape[0] // 2
     if standardise:
-        n, _, mean, cov = _weighted_moments(z, None, np.zeros(2 * p))
+        n, _, mean, cov = _weighted_moments(_for_fit(z), None, np.zeros(2 * p))
         sd = np.sqrt(np.diag(cov))
         if np.any(sd <= 0):
             raise InsufficientDataError(
@@ -702,7 +722,7 @@ def irmad(
     before, after = _prepare(before, after)
     z = _stack(before, after)
     t, rho, it, conv, n, hist = _iterate(
-        z, _cca_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
+        _for_fit(z), _cca_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=lambda r: r, name="IR-MAD",
     )
     kappa = 1.0
@@ -734,7 +754,7 @@ def isfa(
     before, after = _prepare(before, after)
     z = _stack(before, after)
     t, lam, it, conv, n, hist = _iterate(
-        z, _sfa_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
+        _for_fit(z), _sfa_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=np.sqrt, name="ISFA",
     )
     kappa = 1.0
