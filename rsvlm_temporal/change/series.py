@@ -146,15 +146,6 @@ def _last_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int)
     return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
 
 
-def _pre_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
-    """Median of the last ``n`` valid observations before index ``idx``, per pixel (NaN none)."""
-    T = valid.shape[0]
-    order = np.cumsum(valid, axis=0)
-    start_rank = np.where(idx >= 0, order[np.clip(idx, 0, T - 1), np.arange(valid.shape[1])], 0)
-    sel = valid & (order < start_rank) & (order >= start_rank - n) & (idx >= 0)
-    return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
-
-
 def _seasonal_envelope(v: np.ndarray, valid: np.ndarray, days: np.ndarray, window: int,
                        lag: int = 365) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lowest, median and highest clear value (T, P) of ``v`` (T, P) among the observations
@@ -206,10 +197,10 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     idx["water"] = 0.5 * (idx["mndwi"] + idx["ndwi"])
 
     # same-season baseline: the previous year's clear observations within +-window days of the
-    # same day of year, as an envelope (lowest, median, highest) per index
+    # same day of year, as an envelope (lowest, median, highest) of each series the tests use
     lo, mid, hi = {}, {}, {}
-    for k, v in idx.items():
-        lo[k], mid[k], hi[k] = _seasonal_envelope(v, valid, days, params.baseline_window_days)
+    for k in ("ndvi", "nbr", "ndbi", "nir", "water"):
+        lo[k], mid[k], hi[k] = _seasonal_envelope(idx[k], valid, days, params.baseline_window_days)
     has_base = np.isfinite(mid["ndvi"]) & valid
     # distance (reflectance, RMS over bands) of each spectrum outside the baseline's per-band range
     outside = np.zeros((T, P), np.float32)
@@ -240,7 +231,6 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
             # any surface change, for the date and for changes no index isolates (fallow -> built)
             "spectral": departure > params.spectral_departure,
         }
-    d = {k: idx[k] - mid[k] for k in idx}
     first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k, f in tests.items():
         n = {"flood": params.flood_persistence, "gain": params.gain_persistence}.get(k, params.persistence)
@@ -321,7 +311,7 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     is_flood = cls == CHANGE_CODES["flood"]
 
     # confidence: how far past its threshold the deciding index went, averaged over the run
-    margin = np.clip(np.abs(np.nan_to_num(_post_median(d["ndvi"], valid, np.where(np.isfinite(date), drop_idx, -1),
+    margin = np.clip(np.abs(np.nan_to_num(_post_median(idx["ndvi"] - mid["ndvi"], valid, np.where(np.isfinite(date), drop_idx, -1),
                                                          params.persistence))) / (2 * params.ndvi_drop), 0, 1)
     conf = np.where(cls > 0, 0.5 + 0.5 * np.maximum(margin, is_flood.astype(np.float32)), 0).astype(np.float32)
 
