@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import warnings
 from collections import Counter
 from typing import Any, Iterable, Literal, Sequence
 
@@ -26,6 +25,7 @@ from pyproj import Transformer
 from . import masks
 from .errors import AOIError, ItemError, UnknownBandError
 from .items import QUALITY_KEY, NormalisedItem, normalise_items, stackstac_dict
+from .nanstats import nanmedian
 from .reader import DNReader
 from .sensors import sensor_table
 
@@ -344,11 +344,7 @@ def composite(cube: xr.DataArray, period: Composite) -> xr.DataArray:
 
 def nanmedian_time(a: np.ndarray) -> np.ndarray:
     """Median over axis 0 ignoring NaN (all-NaN -> NaN, no warning), float32; a dask block function."""
-    if a.shape[0] == 0:
-        return np.full(a.shape[1:], np.nan, np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels give NaN, as intended
-        return np.nanmedian(a, axis=0).astype(np.float32)
+    return nanmedian(a.astype(np.float32, copy=False), axis=0)
 
 
 def _count_block(a: np.ndarray) -> np.ndarray:

@@ -19,13 +19,13 @@ The kernel runs on one spatial block with the whole time axis (numpy, vectorised
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
+from ..nanstats import nan_envelope, nanmedian
 from ..spectra import MATERIALS, signature_matrix
 from .unmixing import fcls
 
@@ -83,12 +83,6 @@ def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(s != 0, (a - b) / s, np.nan).astype(np.float32)
 
 
-def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
-
-
 def _first_persistent(flag: np.ndarray, valid: np.ndarray, n: int, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First valid time whose flag holds for ``n`` consecutive valid observations.
 
@@ -136,31 +130,29 @@ def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int)
     sel = valid & (order >= start_rank) & (order < start_rank + n) & (idx >= 0)
     if values.ndim == 3:
         sel = sel[:, None, :]
-    return _nanmedian(np.where(sel, values, np.nan), axis=0)
+    return nanmedian(np.where(sel, values, np.nan), axis=0)
 
 
 def _last_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """Median of the last ``n`` valid observations of the series (B, P), for pixels with idx >= 0."""
     order = np.cumsum(valid[::-1], axis=0)[::-1]  # rank from the end (1 = last valid)
     sel = valid & (order <= n) & (idx >= 0)
-    return _nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
+    return nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
 
 
 def _seasonal_envelope(v: np.ndarray, valid: np.ndarray, days: np.ndarray, window: int,
                        lag: int = 365) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lowest, median and highest clear value (T, P) of ``v`` (T, P) among the observations
-    ``lag`` +- ``window`` days before each observation (NaN where there is none)."""
-    T, P = v.shape
-    x = np.where(valid, v, np.nan)
-    lo, mid, hi = (np.full((T, P), np.nan, np.float32) for _ in range(3))
+    """Lowest, median and highest clear value of ``v`` (T, ...) among the observations ``lag``
+    +- ``window`` days before each observation (each (T, ...), NaN where there is none).
+    valid: (T, P) with P the last axis of ``v``; all series of ``v`` share one sort per date."""
+    T = v.shape[0]
+    x = np.where(valid.reshape(valid.shape[:1] + (1,) * (v.ndim - 2) + valid.shape[1:]), v, np.nan)
+    lo, mid, hi = (np.full(v.shape, np.nan, np.float32) for _ in range(3))
     starts = np.searchsorted(days, days - lag - window, side="left")
     stops = np.searchsorted(days, days - lag + window, side="right")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for t in range(T):
-            if stops[t] > starts[t]:
-                w = x[starts[t]:stops[t]]
-                lo[t], mid[t], hi[t] = np.nanmin(w, 0), np.nanmedian(w, 0), np.nanmax(w, 0)
+    for t in range(T):
+        if stops[t] > starts[t]:
+            lo[t], mid[t], hi[t] = nan_envelope(x[starts[t]:stops[t]], axis=0)
     return lo, mid, hi
 
 
@@ -198,18 +190,16 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
 
     # same-season baseline: the previous year's clear observations within +-window days of the
     # same day of year, as an envelope (lowest, median, highest) of each series the tests use
-    lo, mid, hi = {}, {}, {}
-    for k in ("ndvi", "nbr", "ndbi", "nir", "water"):
-        lo[k], mid[k], hi[k] = _seasonal_envelope(idx[k], valid, days, params.baseline_window_days)
+    keys = ("ndvi", "nbr", "ndbi", "nir", "water")
+    stacked = np.concatenate([np.stack([idx[k] for k in keys], axis=1), r], axis=1)  # (T, K + B, P)
+    s_lo, s_mid, s_hi = _seasonal_envelope(stacked, valid, days, params.baseline_window_days)
+    lo, mid, hi = ({k: e[:, i] for i, k in enumerate(keys)} for e in (s_lo, s_mid, s_hi))
     has_base = np.isfinite(mid["ndvi"]) & valid
     # distance (reflectance, RMS over bands) of each spectrum outside the baseline's per-band range
-    outside = np.zeros((T, P), np.float32)
-    base_spectra = np.empty((T, B, P), np.float32)  # the baseline's median spectrum per observation
+    b_lo, base_spectra, b_hi = (e[:, len(keys):] for e in (s_lo, s_mid, s_hi))  # (T, B, P)
     fine = [bi[b] for b in (fine_bands or band_names)]
-    for b in range(B):
-        b_lo, base_spectra[:, b], b_hi = _seasonal_envelope(r[:, b], valid, days, params.baseline_window_days)
-        if b in fine:
-            outside += np.maximum(np.maximum(b_lo - r[:, b], r[:, b] - b_hi), 0) ** 2
+    excess = np.maximum(np.maximum(b_lo[:, fine] - r[:, fine], r[:, fine] - b_hi[:, fine]), 0)
+    outside = np.square(excess).sum(axis=1)
     departure = np.sqrt(outside / len(fine))
 
     water = idx["water"] > params.water_index
@@ -266,7 +256,7 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     g = {m: np.nan_to_num(gain[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
     g_late = {m: np.nan_to_num(late[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
 
-    base_ndvi0 = _nanmedian(np.where(has_base, mid["ndvi"], np.nan), axis=0)
+    base_ndvi0 = nanmedian(np.where(has_base, mid["ndvi"], np.nan), axis=0)
     vegetated = base_ndvi0 >= params.vegetated_ndvi
 
     # class of the earliest persistent change; ties resolved flood > burn > built > loss > gain
