@@ -5,8 +5,14 @@ Computing the analysis once into this stack (instead of once per exported file) 
 export and the evidence to one pass over the cube. Memory stays bounded by the block size, not
 the AOI: :func:`stream_blocks` hands every block to the writer as soon as it is computed (with
 the threaded scheduler or a dask.distributed client alike; the process that called writes) and
-drops it, while GDAL's block cache, which would otherwise keep every partly written tile of
-the file, is capped.
+drops it.
+
+Only whole tiles are ever written (:class:`TileAssembler` keeps the pieces of a tile that
+straddles blocks until it is complete). A partly written tile would sit dirty in GDAL's
+process-wide block cache, and a thread reading the cube can flush it there while this thread
+reacquires the tile and writes the rest of it onto the stale copy: the first piece is lost
+(GDAL issue #2011, "still problems if the block cache size is too small regarding the number of
+threads"). With GDAL's cache capped for bounded memory it lost a block in about one run of ten.
 """
 
 from __future__ import annotations
@@ -38,8 +44,6 @@ EPOCH_DAYS_TAG = "days since 1970-01-01"
 TILE = 256
 #: blocks per computation on a distributed client (they share the cube's open files)
 BLOCKS_PER_COMPUTE = 4
-#: GDAL block cache while a stack is written (bytes, at least; see :func:`write_stack`)
-WRITE_CACHE_BYTES = 16 * 2**20
 
 
 def _as_float(v: xr.DataArray) -> tuple[xr.DataArray, str]:
@@ -152,10 +156,83 @@ def stream_blocks(blocks: Sequence[Any], consume: Callable[[int, Any], None],
             consume(i, value)
 
 
-def _cache_bytes(width: int, count: int) -> int:
-    """GDAL block cache for writing a stack: two rows of tiles (chunks that do not end on tile
-    edges leave tiles partly written until the next row of chunks), at least WRITE_CACHE_BYTES."""
-    return max(WRITE_CACHE_BYTES, 2 * width * TILE * count * 4)
+class TileAssembler:
+    """Turns blocks of any extent into writes of whole tiles of a tiled raster.
+
+    ``add(row, col, block)`` takes a (count, rows, cols) block at pixel (row, col); blocks must
+    tile the raster without overlap, in any order. The tiles a block covers completely are
+    written at once (one window, starting on a tile edge and ending on one or on the raster's
+    edge); the pieces of a tile it covers partly are kept until that tile is complete, so
+    ``write(window, array)`` only ever receives whole tiles, each once. Memory: the partly
+    covered tiles, about one row of tiles (count x tile x raster width values) when blocks
+    arrive row by row.
+    """
+
+    def __init__(self, write: Callable[[Window, np.ndarray], None], shape: tuple[int, int],
+                 tile: int, count: int, dtype: Any = np.float32) -> None:
+        self._write, self._tile, self._count, self._dtype = write, tile, count, np.dtype(dtype)
+        self._h, self._w = shape
+        self._pending: dict[tuple[int, int], list[Any]] = {}  # tile -> [buffer, pixels still missing]
+        self._done: set[tuple[int, int]] = set()
+
+    def _extent(self, ti: int, tj: int) -> tuple[int, int, int, int]:
+        t = self._tile
+        return ti * t, min((ti + 1) * t, self._h), tj * t, min((tj + 1) * t, self._w)
+
+    def add(self, row: int, col: int, block: np.ndarray) -> None:
+        if block.ndim == 2:
+            block = block[None]
+        if block.shape[0] != self._count:
+            raise ValueError(f"block has {block.shape[0]} layers; the raster has {self._count}")
+        t = self._tile
+        r1, c1 = row + block.shape[1], col + block.shape[2]
+        if row < 0 or col < 0 or r1 > self._h or c1 > self._w:
+            raise ValueError(f"block rows {row}:{r1}, cols {col}:{c1} outside the {self._h} x {self._w} raster")
+        tiles = [(ti, tj) for ti in range(row // t, -(-r1 // t)) for tj in range(col // t, -(-c1 // t))]
+        for ti, tj in tiles:
+            if (ti, tj) in self._done:
+                y0, y1, x0, x1 = self._extent(ti, tj)
+                raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+        # the whole tiles inside the block: one write
+        fr0, fc0 = -(-row // t) * t, -(-col // t) * t
+        fr1 = r1 if r1 == self._h else r1 // t * t
+        fc1 = c1 if c1 == self._w else c1 // t * t
+        whole = fr1 > fr0 and fc1 > fc0
+        for ti, tj in tiles:
+            y0, y1, x0, x1 = self._extent(ti, tj)
+            if whole and fr0 <= y0 and y1 <= fr1 and fc0 <= x0 and x1 <= fc1:
+                if (ti, tj) in self._pending:
+                    raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+                self._done.add((ti, tj))
+                continue
+            entry = self._pending.get((ti, tj))
+            if entry is None:
+                entry = self._pending[(ti, tj)] = [
+                    np.empty((self._count, y1 - y0, x1 - x0), self._dtype), (y1 - y0) * (x1 - x0)]
+            a0, a1, b0, b1 = max(y0, row), min(y1, r1), max(x0, col), min(x1, c1)
+            entry[0][:, a0 - y0:a1 - y0, b0 - x0:b1 - x0] = block[:, a0 - row:a1 - row, b0 - col:b1 - col]
+            entry[1] -= (a1 - a0) * (b1 - b0)
+            if entry[1] < 0:
+                raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+            if entry[1] == 0:
+                del self._pending[(ti, tj)]
+                self._done.add((ti, tj))
+                self._write(Window(x0, y0, x1 - x0, y1 - y0), entry[0])
+        if whole:
+            self._write(Window(fc0, fr0, fc1 - fc0, fr1 - fr0),
+                        block[:, fr0 - row:fr1 - row, fc0 - col:fc1 - col])
+
+    def close(self) -> None:
+        """Check that every tile was written (raises ValueError naming one that was not)."""
+        t = self._tile
+        rows, cols = -(-self._h // t), -(-self._w // t)
+        if len(self._done) == rows * cols:
+            return
+        missing = self._pending or {k: None for k in ((i, j) for i in range(rows) for j in range(cols))
+                                    if k not in self._done}
+        y0, y1, x0, x1 = self._extent(*next(iter(missing)))
+        raise ValueError(f"{rows * cols - len(self._done)} of {rows * cols} tiles not complete, e.g. "
+                         f"rows {y0}:{y1}, cols {x0}:{x1}: a block was not added")
 
 
 def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
@@ -167,7 +244,8 @@ def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
     The layers are computed in the chunks of the dask-backed layers (unified; ``block``: regular
     ``block`` px chunks instead) and each chunk is written as soon as it is computed (see
     :func:`stream_blocks`; ``window``: chunks computed at once with the threaded scheduler,
-    batches in flight on a distributed client): memory is bounded by the chunks, not the AOI.
+    batches in flight on a distributed client), in whole tiles (:class:`TileAssembler`): memory
+    is bounded by the chunks and one row of tiles, not the AOI.
     """
     names = list(ds.data_vars)
     converted = [_as_float(ds[n]) for n in names]
@@ -186,19 +264,20 @@ def write_stack(ds: xr.Dataset, path: str | Path, block: int | None = None,
     xs = np.cumsum((0,) + stacked.chunks[2])
     delayed = stacked.to_delayed()[0]
     cells = [(i, j) for i in range(len(ys) - 1) for j in range(len(xs) - 1)]
-    cache = min(_cache_bytes(w, len(names)), int(rasterio.env.get_gdal_config("GDAL_CACHEMAX") or 0) or 2**62)
-    with atomic_path(path) as tmp, rasterio.Env(GDAL_CACHEMAX=cache):
+    with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             for k, name in enumerate(names):
                 dst.set_band_description(k + 1, name)
             dst.update_tags(layers=json.dumps(names), dtypes=json.dumps([c[1] for c in converted]),
                             attrs=json.dumps({n: _jsonable_attrs(ds[n].attrs) for n in names}))
+            tiles = TileAssembler(lambda win, arr: dst.write(arr, window=win), (h, w), TILE, len(names))
 
             def write(k: int, arr: np.ndarray) -> None:
                 i, j = cells[k]
-                dst.write(arr, window=Window(xs[j], ys[i], xs[j + 1] - xs[j], ys[i + 1] - ys[i]))
+                tiles.add(int(ys[i]), int(xs[j]), arr)
 
             stream_blocks([delayed[i, j] for i, j in cells], write, window=window)
+            tiles.close()
     release_memory()
     return Path(path)
 
