@@ -81,6 +81,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         items, args.out, args.start, args.end,
         bounds_latlon=aoi.bbox if aoi else None, resolution=args.resolution, epsg=args.epsg,
         workers=args.workers, scheduler=args.scheduler, magnitude_method=args.method,
+        chunk_memory=int(args.chunk_memory * 2**20) if args.chunk_memory else None,
     )
     print("\n".join(summary_lines(outputs)))
     return 0
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="irmad", help="change magnitude: irmad, cva")
     s.add_argument("--workers", type=int, default=None, help="start a local dask cluster of N processes")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler, tcp://host:port")
+    s.add_argument("--chunk-memory", type=float, default=None, metavar="MIB",
+                   help="memory of one chunk's whole time series, which each thread holds (default 48); "
+                        "160 reads 512 px tiles whole: ~1.4x faster, ~2x the peak memory")
     s.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("demo", help="offline demo on the embedded synthetic scenes")

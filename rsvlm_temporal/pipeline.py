@@ -200,6 +200,7 @@ def run_analysis(
     magnitude_threshold: str | float = "otsu",
     chunksize: int = 1024,
     block: int = 64,
+    chunk_memory: int | None = None,
 ) -> RunOutputs:
     """Load, analyse and export: COGs, GeoJSON (EPSG:4326), PNG and evidence.json in ``out_dir``.
 
@@ -210,19 +211,23 @@ def run_analysis(
     metres), as for :func:`cube.load_cube`.
 
     Memory is bounded whatever the AOI: the cube is read in chunks of at most ``chunksize`` px,
-    halved until a chunk's whole time series fits :data:`ANALYSIS_CHUNK_BYTES`
-    (:func:`analysis_chunksize`); the series engine runs ``block`` px at a time; the result stack
+    halved until a chunk's whole time series fits ``chunk_memory`` bytes (default
+    :data:`ANALYSIS_CHUNK_BYTES`; :func:`analysis_chunksize`). Each thread holds about one such
+    chunk; a larger budget reads faster where the files' internal tiles are larger than the
+    chunks (a 256 px chunk decodes a 512 px tile four times); the series engine runs ``block`` px at a time; the result stack
     is computed and written chunk by chunk (:func:`store.write_stack`) and GDAL's block cache is
     capped at :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (``cluster.WORKER_GDAL_CACHE_MB``
     in the worker processes of ``workers=``). Peak memory therefore does not grow with the AOI
     (``tests/test_memory.py``, ``benchmarks/distributed.py --part memory``).
     """
+    if chunk_memory is not None and chunk_memory <= 0:
+        raise ValueError(f"chunk_memory must be a positive number of bytes, got {chunk_memory!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     load = dict(bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
                 bounds_latlon=bounds_latlon, bounds=bounds)
     cube = load_cube(items, chunksize=chunksize, **load)
-    chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize)
+    chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize, budget=chunk_memory)
     if chunk < chunksize:  # metadata only: nothing was read
         cube = load_cube(items, chunksize=chunk, **load)
     with gdal_cache(ANALYSIS_GDAL_CACHE_BYTES):

@@ -97,3 +97,18 @@ def test_peak_memory_stays_flat_from_1x_to_4x_and_16x_aoi(catalog: Path, tmp_pat
     assert increase[1] > 0
     assert increase[4] <= 1.5 * increase[1], mib  # issue 3
     assert increase[16] <= 1.5 * increase[1], mib  # issue 9
+
+
+def test_chunk_side_follows_the_memory_budget() -> None:
+    """One chunk's whole series (float32 bands + uint8 flags) fits the budget; edges stay on the
+    files' tile edges (powers of two of the max chunk); a bad budget is refused."""
+    from rsvlm_temporal.pipeline import ANALYSIS_CHUNK_BYTES, analysis_chunksize, run_analysis
+
+    assert analysis_chunksize(24, 6) == 256  # 24 x 25 B x 256^2 = 37.5 MiB <= 48 MiB < 150 MiB at 512
+    assert analysis_chunksize(24, 6, budget=160 * 2**20) == 512
+    assert analysis_chunksize(2000, 6) == 64  # never below min_chunk
+    for n in (10, 24, 73, 400):
+        c = analysis_chunksize(n, 6)
+        assert c == 64 or n * 25 * c * c <= ANALYSIS_CHUNK_BYTES < n * 25 * (2 * c) ** 2
+    with pytest.raises(ValueError, match="chunk_memory must be a positive"):
+        run_analysis([], "unused", chunk_memory=0)
