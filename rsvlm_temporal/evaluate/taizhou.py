@@ -312,7 +312,7 @@ def write_pair_as_stac(
         if date is None:
             raise ItemError(f"{name}: no acquisition date in the ENVI header band names")
         item_id = f"LE07_119038_{date:%Y%m%d}_taizhou"
-        crs, epsg, transform = img.attrs["crs"], img.attrs["epsg"], img.attrs["transform"]
+        crs, transform = img.attrs["crs"], img.attrs["transform"]
         h, w = img.shape[1:]
         bbox, geom = _lonlat_footprint(crs, transform, (h, w))
         item = pystac.Item(
