@@ -48,7 +48,8 @@ PRELOAD = ("numpy", "dask.array", "xarray", "rasterio", "stackstac", "rsvlm_temp
 # --- the workload: THE one place that calls the analysis ------------------------------------
 
 def analysis_workload(items: list[dict[str, Any]], bounds_latlon: tuple[float, float, float, float],
-                      out_dir: Path, client: Any = None, read_outputs: bool = True) -> dict[str, Any]:
+                      out_dir: Path, client: Any = None, read_outputs: bool = True,
+                      chunk_memory: int | None = None) -> dict[str, Any]:
     """The full change analysis of one AOI, as users run it; returns what the tables need.
 
     ``client``: a ``distributed.Client`` (None: dask's threaded scheduler). ``read_outputs``:
@@ -58,7 +59,8 @@ def analysis_workload(items: list[dict[str, Any]], bounds_latlon: tuple[float, f
     """
     from rsvlm_temporal.pipeline import run_analysis
 
-    outputs = run_analysis(items, out_dir, bounds_latlon=bounds_latlon, client=client)
+    outputs = run_analysis(items, out_dir, bounds_latlon=bounds_latlon, client=client,
+                           chunk_memory=chunk_memory)
     import rasterio
 
     with rasterio.open(outputs.files["stack"]) as src:
@@ -116,7 +118,8 @@ def _dates_of(items: list[dict[str, Any]]) -> int:
     return len({it["properties"]["datetime"][:10] for it in items})
 
 
-def memory_job(base: int, dates: int, every: int, factor: int, threads: int) -> dict[str, Any]:
+def memory_job(base: int, dates: int, every: int, factor: int, threads: int,
+               chunk_memory: int | None = None) -> dict[str, Any]:
     """Run in a fresh process by :func:`peak_rss`: one AOI on the threaded scheduler."""
     inp = inputs_for(base, dates, every)
     side = int(round(base * factor ** 0.5))
@@ -124,7 +127,8 @@ def memory_job(base: int, dates: int, every: int, factor: int, threads: int) -> 
     try:
         with threaded_dask(threads):
             t0 = time.perf_counter()
-            res = analysis_workload(inp.items, aoi(inp, side), out, read_outputs=False)
+            res = analysis_workload(inp.items, aoi(inp, side), out, read_outputs=False,
+                                    chunk_memory=chunk_memory)
             seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -133,10 +137,11 @@ def memory_job(base: int, dates: int, every: int, factor: int, threads: int) -> 
 
 # --- the limits the analysis is measured against ----------------------------------------------
 
-def limits(inp: Inputs, side: int, threads: int) -> dict[str, float]:
+def limits(inp: Inputs, side: int, threads: int, chunk_memory: int | None = None) -> dict[str, float]:
     """Mpx-dates/s of (a) reading the AOI's cube once (``load_cube``, SCL decoded and masked,
     summed; ``threads`` threads) and (b) the series kernel alone on one core, on one in-memory
-    chunk of that cube in the sub-tiles the analysis uses: the I/O and the compute limit."""
+    chunk of that cube in the sub-tiles the analysis uses: the I/O and the compute limit. The
+    chunks are the analysis's (``chunk_memory``: its budget, bytes; None: the library default)."""
     import dask
 
     from rsvlm_temporal.analysis import _fine_bands
@@ -147,7 +152,7 @@ def limits(inp: Inputs, side: int, threads: int) -> dict[str, float]:
 
     bounds = aoi(inp, side)
     probe = load_cube(inp.items, bounds_latlon=bounds)
-    chunk = analysis_chunksize(probe.sizes["time"], probe.sizes["band"])
+    chunk = analysis_chunksize(probe.sizes["time"], probe.sizes["band"], budget=chunk_memory)
     cube = load_cube(inp.items, bounds_latlon=bounds, chunksize=chunk)
     mpx_dates = cube.sizes["y"] * cube.sizes["x"] * cube.sizes["time"] / 1e6
     with threaded_dask(threads):
@@ -171,7 +176,7 @@ def limits(inp: Inputs, side: int, threads: int) -> dict[str, float]:
 # --- parts ------------------------------------------------------------------------------------
 
 def run_memory(base: int, factors: list[int], dates: int, every: int, threads: int,
-               append: bool) -> list[list[Any]]:
+               append: bool, chunk_memory: int | None = None) -> list[list[Any]]:
     inp = inputs_for(base, dates, every)
     warm_page_cache(inp.band_files() + inp.quality_files())
     ndates = _dates_of(inp.items)
@@ -180,7 +185,7 @@ def run_memory(base: int, factors: list[int], dates: int, every: int, threads: i
     # runpy from a CLI): a function of "__main__" would be looked up in the child's own main
     from benchmarks.distributed import memory_job as job
     for f in factors:
-        m = peak_rss(job, base, dates, every, f, threads, preload=PRELOAD)
+        m = peak_rss(job, base, dates, every, f, threads, chunk_memory, preload=PRELOAD)
         r = m.result
         mpx_dates = r["height"] * r["width"] * ndates / 1e6
         rate = mpx_dates / r["seconds"]
@@ -191,7 +196,7 @@ def run_memory(base: int, factors: list[int], dates: int, every: int, threads: i
         print(f"{f}x: {r['height']}x{r['width']} px, {r['seconds']:.1f} s, {rate:.2f} Mpx-dates/s, "
               f"peak {mib(m.maxrss):.0f} MiB (+{mib(m.increase):.0f})", flush=True)
     growth = peaks[-1] / peaks[0]
-    lim = limits(inp, base, threads)
+    lim = limits(inp, base, threads, chunk_memory)
     kernel_limit = lim["kernel_per_core"] * threads
     notes = [
         f"peak RSS {factors[-1]}x / {factors[0]}x = {growth:.2f} (goal <= 1.5): "
@@ -211,6 +216,7 @@ def run_memory(base: int, factors: list[int], dates: int, every: int, threads: i
            ["AOI", "pixels", "dates", "mode", "seconds", "Mpx-dates/s", "peak RSS MiB",
             "increase MiB"], rows,
            params={"base": f"{base}x{base} px", "threads": threads, "dates": dates,
+                   "chunk_memory": f"{chunk_memory / 2**20:g} MiB" if chunk_memory else "default",
                    "every": f"{every} d"}, notes=notes, append=append)
     return rows
 
@@ -269,13 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="threaded scheduler threads (default: cores)")
     ap.add_argument("--workers", default="1,2", help="LocalCluster sizes (worker processes)")
     ap.add_argument("--scaling-factor", type=int, default=4, help="AOI factor of the scaling part")
+    ap.add_argument("--chunk-memory", type=float, default=None, metavar="MIB",
+                    help="memory part: run_analysis(chunk_memory=) in MiB (default: the library's)")
     ap.add_argument("--no-append", action="store_true")
     a = ap.parse_args(argv)
     factors = [int(f) for f in a.factors.split(",")]
     if max(factors) > 16:
         raise SystemExit("factors above 16 need a bigger grid: raise --base instead")
     if a.part in ("memory", "all"):
-        run_memory(a.base, factors, a.dates, a.every, a.threads or cores(), not a.no_append)
+        run_memory(a.base, factors, a.dates, a.every, a.threads or cores(), not a.no_append,
+                   int(a.chunk_memory * 2**20) if a.chunk_memory else None)
     if a.part in ("scaling", "all"):
         run_scaling(a.base, a.scaling_factor, a.dates, a.every,
                     [int(w) for w in a.workers.split(",")], not a.no_append)

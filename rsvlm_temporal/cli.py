@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler, tcp://host:port")
     s.add_argument("--chunk-memory", type=float, default=None, metavar="MIB",
                    help="memory of one chunk's whole time series, which each thread holds (default 48); "
-                        "160 reads 512 px tiles whole: ~1.4x faster, ~2x the peak memory")
+                        "160 reads 512 px tiles whole: ~1.4x faster, 1.5-2x the peak memory")
     s.set_defaults(func=cmd_analyze)
 
     s = sub.add_parser("demo", help="offline demo on the embedded synthetic scenes")
