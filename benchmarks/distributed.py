@@ -139,34 +139,27 @@ def memory_job(base: int, dates: int, every: int, factor: int, threads: int,
 
 def limits(inp: Inputs, side: int, threads: int, chunk_memory: int | None = None) -> dict[str, float]:
     """Mpx-dates/s of (a) reading the AOI's cube once (``load_cube``, SCL decoded and masked,
-    summed; ``threads`` threads) and (b) the series kernel alone on one core, on one in-memory
-    chunk of that cube in the sub-tiles the analysis uses: the I/O and the compute limit. The
-    chunks are the analysis's (``chunk_memory``: its budget, bytes; None: the library default)."""
+    summed; ``threads`` threads) and (b) the series kernel alone on one core: the analysis's
+    chunk function on one in-memory chunk: the I/O and the compute limit. The cube and chunks
+    are the analysis's (``pipeline.analysis_cube``; ``chunk_memory``: its budget, bytes)."""
     import dask
 
-    from rsvlm_temporal.analysis import _fine_bands
-    from rsvlm_temporal.change.series import SeriesParams, series_kernel
-    from rsvlm_temporal.cube import load_cube
-    from rsvlm_temporal.pipeline import analysis_chunksize
+    from rsvlm_temporal.analysis import _fine_bands, _series_chunk
+    from rsvlm_temporal.change.series import SeriesParams
+    from rsvlm_temporal.pipeline import analysis_cube
     from rsvlm_temporal.timeutil import datetime_to_days
 
-    bounds = aoi(inp, side)
-    probe = load_cube(inp.items, bounds_latlon=bounds)
-    chunk = analysis_chunksize(probe.sizes["time"], probe.sizes["band"], budget=chunk_memory)
-    cube = load_cube(inp.items, bounds_latlon=bounds, chunksize=chunk)
+    cube = analysis_cube(inp.items, chunk_memory=chunk_memory, bounds_latlon=aoi(inp, side))
     mpx_dates = cube.sizes["y"] * cube.sizes["x"] * cube.sizes["time"] / 1e6
     with threaded_dask(threads):
         read_s, _, _ = best_of(lambda: float(cube.sum().compute()), repeat=2)
     with dask.config.set(scheduler="sync"):
-        block = cube[:, :, :chunk, :chunk].values
+        block = cube.data.blocks[:, :, 0, 0].compute()  # one whole chunk, as an analysis task gets it
     days = datetime_to_days(cube.time.values)
-    params, bands, fine = SeriesParams(), tuple(str(b) for b in cube.band.values), _fine_bands(cube)
-    sub = 64  # analysis.analyze's default block
+    bands = tuple(str(b) for b in cube.band.values)
 
-    def kernel() -> None:
-        for y in range(0, block.shape[2], sub):
-            for x in range(0, block.shape[3], sub):
-                series_kernel(block[:, :, y:y + sub, x:x + sub], days, params, bands, fine)
+    def kernel() -> None:  # the analysis's own chunk function, in run_analysis's 64 px sub-tiles
+        _series_chunk([[block]], days, SeriesParams(), bands, _fine_bands(cube), 64)
 
     kernel_s, _, _ = best_of(kernel, repeat=2)
     return {"read": mpx_dates / read_s,

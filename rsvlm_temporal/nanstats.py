@@ -13,6 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def _floating(a: np.ndarray) -> np.ndarray:
+    """``a`` as an array of a float dtype (its own if it has one, else float64), so NaN fits."""
+    a = np.asarray(a)
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float64)
+
+
 def _sorted_valid(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """``a`` sorted along ``axis`` (NaN last) and the count of non-NaN values, kept as a length-1
     axis so it indexes the sorted array."""
@@ -23,7 +29,7 @@ def _sorted_valid(a: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _median_of_sorted(s: np.ndarray, n: np.ndarray, axis: int) -> np.ndarray:
     lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0), axis=axis)
-    hi = np.take_along_axis(s, np.maximum(n // 2, 0).clip(max=s.shape[axis] - 1), axis=axis)
+    hi = np.take_along_axis(s, n // 2, axis=axis)  # n // 2 <= len - 1 whenever len >= 1
     med = (lo + hi) / 2  # numpy's median: the mean of the two middle values, in the input dtype
     return np.squeeze(np.where(n > 0, med, np.nan).astype(s.dtype, copy=False), axis=axis)
 
@@ -31,11 +37,9 @@ def _median_of_sorted(s: np.ndarray, n: np.ndarray, axis: int) -> np.ndarray:
 def nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
     """Median along ``axis`` ignoring NaN; NaN where a slice has no value (no warning).
 
-    Keeps the input's float dtype. An empty axis gives NaN everywhere.
+    Keeps the input's float dtype (integers become float64). An empty axis gives NaN everywhere.
     """
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
+    a = _floating(a)
     if a.shape[axis] == 0:
         return np.full(a.shape[:axis] + a.shape[axis + 1:], np.nan, a.dtype)
     s, n = _sorted_valid(a, axis)
@@ -44,8 +48,8 @@ def nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def nan_envelope(a: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lowest, median and highest value along ``axis`` ignoring NaN, from one sort (each NaN where
-    a slice has no value; no warning)."""
-    a = np.asarray(a)
+    a slice has no value; no warning). Integers are promoted to float64, as in :func:`nanmedian`."""
+    a = _floating(a)
     if a.shape[axis] == 0:
         empty = np.full(a.shape[:axis] + a.shape[axis + 1:], np.nan, a.dtype)
         return empty, empty.copy(), empty.copy()

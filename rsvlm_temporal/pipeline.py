@@ -181,6 +181,25 @@ def gdal_cache(limit: int) -> Iterator[None]:
         yield
 
 
+def analysis_cube(items: Sequence[Any], chunksize: int = 1024, chunk_memory: int | None = None,
+                  bands: Sequence[str] | None = None, **load: Any) -> xr.DataArray:
+    """The lazy cube :func:`run_analysis` analyses: ``bands`` (default the analysis bands) in
+    chunks of at most ``chunksize`` px, halved until one chunk's whole time series fits
+    ``chunk_memory`` bytes (default :data:`ANALYSIS_CHUNK_BYTES`; :func:`analysis_chunksize`).
+    Each thread holds about one such chunk; a larger budget reads faster where the files'
+    internal tiles are larger than the chunks (a 256 px chunk decodes a 512 px tile four times).
+    ``load``: the grid and AOI arguments of :func:`cube.load_cube`. Reads no pixel.
+    """
+    if chunk_memory is not None and chunk_memory <= 0:
+        raise ValueError(f"chunk_memory must be a positive number of bytes, got {chunk_memory!r}")
+    bands = bands or DEFAULT_BANDS
+    cube = load_cube(items, bands=bands, chunksize=chunksize, **load)
+    chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize, budget=chunk_memory)
+    if chunk < chunksize:  # metadata only: nothing was read
+        cube = load_cube(items, bands=bands, chunksize=chunk, **load)
+    return cube
+
+
 def run_analysis(
     items: Sequence[Any],
     out_dir: str | Path,
@@ -211,25 +230,17 @@ def run_analysis(
     metres), as for :func:`cube.load_cube`.
 
     Memory is bounded whatever the AOI: the cube is read in chunks of at most ``chunksize`` px,
-    halved until a chunk's whole time series fits ``chunk_memory`` bytes (default
-    :data:`ANALYSIS_CHUNK_BYTES`; :func:`analysis_chunksize`). Each thread holds about one such
-    chunk; a larger budget reads faster where the files' internal tiles are larger than the
-    chunks (a 256 px chunk decodes a 512 px tile four times); the series engine runs ``block`` px at a time; the result stack
-    is computed and written chunk by chunk (:func:`store.write_stack`) and GDAL's block cache is
-    capped at :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (``cluster.WORKER_GDAL_CACHE_MB``
-    in the worker processes of ``workers=``). Peak memory therefore does not grow with the AOI
+    halved until a chunk's whole time series fits ``chunk_memory`` bytes (:func:`analysis_cube`);
+    the series engine runs ``block`` px at a time; the result stack is computed and written chunk
+    by chunk (:func:`store.write_stack`) and GDAL's block cache is capped at
+    :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (``cluster.WORKER_GDAL_CACHE_MB`` in the
+    worker processes of ``workers=``). Peak memory therefore does not grow with the AOI
     (``tests/test_memory.py``, ``benchmarks/distributed.py --part memory``).
     """
-    if chunk_memory is not None and chunk_memory <= 0:
-        raise ValueError(f"chunk_memory must be a positive number of bytes, got {chunk_memory!r}")
+    cube = analysis_cube(items, chunksize, chunk_memory, bands=bands, epsg=epsg, resolution=resolution,
+                         bounds_latlon=bounds_latlon, bounds=bounds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    load = dict(bands=bands or DEFAULT_BANDS, epsg=epsg, resolution=resolution,
-                bounds_latlon=bounds_latlon, bounds=bounds)
-    cube = load_cube(items, chunksize=chunksize, **load)
-    chunk = analysis_chunksize(cube.sizes["time"], cube.sizes["band"], chunksize, budget=chunk_memory)
-    if chunk < chunksize:  # metadata only: nothing was read
-        cube = load_cube(items, chunksize=chunk, **load)
     with gdal_cache(ANALYSIS_GDAL_CACHE_BYTES):
         with dask_client(workers=workers, scheduler=scheduler, client=client):
             result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,

@@ -179,6 +179,10 @@ class TileAssembler:
         t = self._tile
         return ti * t, min((ti + 1) * t, self._h), tj * t, min((tj + 1) * t, self._w)
 
+    def _overlap(self, ti: int, tj: int) -> ValueError:
+        y0, y1, x0, x1 = self._extent(ti, tj)
+        return ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+
     def add(self, row: int, col: int, block: np.ndarray) -> None:
         if block.ndim == 2:
             block = block[None]
@@ -191,8 +195,7 @@ class TileAssembler:
         tiles = [(ti, tj) for ti in range(row // t, -(-r1 // t)) for tj in range(col // t, -(-c1 // t))]
         for ti, tj in tiles:
             if (ti, tj) in self._done:
-                y0, y1, x0, x1 = self._extent(ti, tj)
-                raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+                raise self._overlap(ti, tj)
         # the whole tiles inside the block: one write
         fr0, fc0 = -(-row // t) * t, -(-col // t) * t
         fr1 = r1 if r1 == self._h else r1 // t * t
@@ -202,7 +205,7 @@ class TileAssembler:
             y0, y1, x0, x1 = self._extent(ti, tj)
             if whole and fr0 <= y0 and y1 <= fr1 and fc0 <= x0 and x1 <= fc1:
                 if (ti, tj) in self._pending:
-                    raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+                    raise self._overlap(ti, tj)
                 self._done.add((ti, tj))
                 continue
             entry = self._pending.get((ti, tj))
@@ -213,7 +216,7 @@ class TileAssembler:
             entry[0][:, a0 - y0:a1 - y0, b0 - x0:b1 - x0] = block[:, a0 - row:a1 - row, b0 - col:b1 - col]
             entry[1] -= (a1 - a0) * (b1 - b0)
             if entry[1] < 0:
-                raise ValueError(f"blocks overlap in the tile at rows {y0}:{y1}, cols {x0}:{x1}")
+                raise self._overlap(ti, tj)
             if entry[1] == 0:
                 del self._pending[(ti, tj)]
                 self._done.add((ti, tj))
