@@ -253,7 +253,7 @@ def analyze(
     baseline. Returns lazy layers on the cube's grid and CRS, chunked like the cube. One task
     per spatial chunk of the cube takes that chunk's whole time series (about T x bands x
     chunk^2 x 4 bytes: load the cube with chunks sized for its depth, see
-    ``pipeline.analysis_chunksize``) and runs the per-pixel series engine ``block`` x ``block``
+    ``pipeline.analysis_cube``) and runs the per-pixel series engine ``block`` x ``block``
     pixels at a time (its temporaries, about 3 KB per pixel and date, stay bounded by the
     block: 64 px is also its fastest size). The two period composites of the change magnitude are
     computed once into ``workdir`` (default: a new temporary folder), because its iterative
