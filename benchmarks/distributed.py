@@ -106,7 +106,7 @@ def inputs_for(base: int, dates: int, every: int) -> Inputs:
 
 def aoi(inp: Inputs, side_px: int) -> tuple[float, float, float, float]:
     """Lat/lon bounds of a centred square AOI of ``side_px`` pixels (10 m)."""
-    from rsvlm_temporal.cube import transform_bounds
+    from rsvlm_temporal.io.cube import transform_bounds
 
     b = inp.bounds
     cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
@@ -144,7 +144,7 @@ def limits(inp: Inputs, side: int, threads: int, chunk_memory: int | None = None
     are the analysis's (``pipeline.analysis_cube``; ``chunk_memory``: its budget, bytes)."""
     import dask
 
-    from rsvlm_temporal.analysis import _fine_bands, _series_chunk
+    from rsvlm_temporal.change.analysis import _fine_bands, _series_chunk
     from rsvlm_temporal.change.series import SeriesParams
     from rsvlm_temporal.pipeline import analysis_cube
     from rsvlm_temporal.timeutil import datetime_to_days
@@ -216,7 +216,7 @@ def run_memory(base: int, factors: list[int], dates: int, every: int, threads: i
 
 def run_scaling(base: int, factor: int, dates: int, every: int, workers: list[int],
                 append: bool) -> list[list[Any]]:
-    from rsvlm_temporal.cluster import dask_client
+    from rsvlm_temporal.compute.cluster import dask_client
 
     inp = inputs_for(base, dates, every)
     warm_page_cache(inp.band_files() + inp.quality_files())

@@ -52,7 +52,7 @@ def no_pixel_reads() -> Iterator[None]:
     """Fail loudly if anything opens a raster or reads a window while the graph is built."""
     import rasterio
 
-    import rsvlm_temporal.reader as reader
+    import rsvlm_temporal.io.reader as reader
 
     def boom(*a: Any, **k: Any) -> Any:
         raise PixelReadError("a raster was opened/read while building the lazy cube")
@@ -69,7 +69,7 @@ def no_pixel_reads() -> Iterator[None]:
 
 def build(items: list[dict[str, Any]]) -> tuple[float, float, Any]:
     """(wall s, CPU s, cube) of one ``load_cube(items)`` with pixel reads forbidden."""
-    from rsvlm_temporal.cube import load_cube
+    from rsvlm_temporal.io.cube import load_cube
 
     with no_pixel_reads():
         t0, c0 = time.perf_counter(), time.process_time()

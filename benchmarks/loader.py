@@ -43,7 +43,12 @@ import numpy as np
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (  # noqa: E402
-    DATA_DIR, best_of, cores, report, threaded_dask, warm_page_cache,
+    DATA_DIR,
+    best_of,
+    cores,
+    report,
+    threaded_dask,
+    warm_page_cache,
 )
 from benchmarks.make_inputs import Inputs, generate  # noqa: E402
 
@@ -125,7 +130,7 @@ def odc_cube(inp: Inputs, chunk: int, offset: int = 0) -> Any:
 
 
 def our_cube(inp: Inputs, quality: bool, chunk: int, offset: int = 0) -> Any:
-    from rsvlm_temporal.cube import load_cube
+    from rsvlm_temporal.io.cube import load_cube
 
     items = inp.items if quality else inp.items_without_quality()
     return load_cube(items, bands=list(inp.bands), chunksize=chunk, bounds=aoi_bounds(inp, offset))

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import RsvlmError
+from rsvlm_temporal.change.magnitude import METHODS
+from rsvlm_temporal.errors import RsvlmError
+from rsvlm_temporal.io.catalog import PROFILES
+from rsvlm_temporal.synth.scenarios import SCENARIO_NAMES
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", help="local static catalog (catalog.json / collection.json / item collection)")
     p.add_argument("--stac", default=None,
-                   help="STAC API: 'earth-search', 'planetary-computer' or a URL (ignored with --catalog)")
+                   help=f"STAC API: one of {', '.join(PROFILES)} or a URL (ignored with --catalog)")
     p.add_argument("--bbox", help="AOI as minx,miny,maxx,maxy in lon/lat (EPSG:4326)")
     p.add_argument("--aoi", help="AOI as a GeoJSON file")
     p.add_argument("--collections", default="sentinel-2-l2a",
@@ -23,8 +26,8 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 
 def _items(args: argparse.Namespace, start: str | None, end: str | None) -> tuple[list[Any], Any]:
-    from .aoi import parse_aoi
-    from .catalog import load_items, search
+    from rsvlm_temporal.io.aoi import parse_aoi
+    from rsvlm_temporal.io.catalog import load_items, search
 
     aoi = parse_aoi(args.aoi or args.bbox) if (args.aoi or args.bbox) else None
     collections = [c for c in args.collections.split(",") if c] if args.collections else None
@@ -47,7 +50,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{it.datetime:%Y-%m-%d %H:%M}  {it.collection_id or '-':<16} {it.id}  cloud={cc}")
     print(f"{len(items)} item(s)")
     if args.out:
-        from .atomic import write_json_atomic
+        from rsvlm_temporal.atomic import write_json_atomic
 
         write_json_atomic(args.out, {"type": "FeatureCollection",
                                      "features": [i.to_dict(transform_hrefs=False) for i in items]})
@@ -55,7 +58,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import write_scene
+    from rsvlm_temporal.synth import write_scene
 
     for scenario in args.scenario:
         out = write_scene(Path(args.out) / scenario, scenario, seed=args.seed, size=args.size,
@@ -74,7 +77,7 @@ def _baseline_start(start: str | None) -> str | None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .pipeline import run_analysis, summary_lines
+    from rsvlm_temporal.pipeline import run_analysis, summary_lines
 
     items, aoi = _items(args, _baseline_start(args.start), args.end)
     outputs = run_analysis(
@@ -88,10 +91,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .catalog import load_items
-    from .cube import load_cube
-    from .pipeline import run_analysis, summary_lines
-    from .synth import demo_catalog
+    from rsvlm_temporal.io.catalog import load_items
+    from rsvlm_temporal.io.cube import load_cube
+    from rsvlm_temporal.pipeline import run_analysis, summary_lines
+    from rsvlm_temporal.synth import demo_catalog
 
     root = Path(demo_catalog())
     root = root.parent if root.is_file() else root
@@ -111,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.dataset == "synthetic":
-        from .evaluate.synthetic import evaluate_synthetic, table
+        from rsvlm_temporal.evaluate.synthetic import evaluate_synthetic, table
 
         reports = evaluate_synthetic(args.scenario or None, args.out, workers=args.workers or 1,
                                      **({"seed": args.seed} if args.seed is not None else {}))
@@ -120,11 +123,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         raise RsvlmError(f"evaluate {args.dataset} needs --data: the dataset folder (../shared/data/...)")
     if args.dataset == "taizhou":
-        from .evaluate.taizhou import evaluate_taizhou_pipeline
+        from rsvlm_temporal.evaluate.taizhou import evaluate_taizhou_pipeline
 
         report = evaluate_taizhou_pipeline(args.data, args.out, method=args.method)
     else:
-        from .evaluate.levir import evaluate_levir
+        from rsvlm_temporal.evaluate.levir import evaluate_levir
 
         report = evaluate_levir(args.data, method=args.method)
     print(json.dumps(report, indent=2, default=str))
@@ -144,7 +147,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(script), *args.args], cwd=folder.parent)
 
 
+#: modules of the later stages that add their own subcommands: each defines
+#: ``register(sub: argparse._SubParsersAction) -> None`` and imports nothing heavy (torch,
+#: transformers, streamlit) at module level
+STAGE_COMMANDS: tuple[str, ...] = (
+    "rsvlm_temporal.model.commands",
+    "rsvlm_temporal.language.commands",
+)
+
+
+def _register(module: str, sub: Any) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:  # a missing dependency inside the module: a real error
+            raise
+        return
+    mod.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rsvlm`` argument parser; name choices come from the library's lookup tables."""
     p = argparse.ArgumentParser(prog="rsvlm", description="What changed here, and when?")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -157,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write synthetic Sentinel-2/Landsat scenes with known truth")
     s.add_argument("out")
-    s.add_argument("--scenario", nargs="+", default=["wildfire"],
-                   help="wildfire flood deforestation urban_growth seasonal_crops")
+    s.add_argument("--scenario", nargs="+", default=["wildfire"], choices=SCENARIO_NAMES, metavar="SCENARIO",
+                   help=f"one or more of {', '.join(SCENARIO_NAMES)}")
     s.add_argument("--size", type=int, default=120, help="pixels at 10 m")
     s.add_argument("--start", default="2018-01-01")
     s.add_argument("--end", default="2024-12-31")
@@ -172,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--resolution", type=float, default=None, help="metres")
     s.add_argument("--epsg", type=int, default=None)
-    s.add_argument("--method", default="irmad", help="change magnitude: irmad, cva")
+    s.add_argument("--method", default="irmad", choices=METHODS, metavar="METHOD",
+                   help=f"change magnitude: one of {', '.join(METHODS)} (default irmad)")
     s.add_argument("--workers", type=int, default=None, help="start a local dask cluster of N processes")
     s.add_argument("--scheduler", default=None, help="address of an existing dask scheduler, tcp://host:port")
     s.add_argument("--chunk-memory", type=float, default=None, metavar="MIB",
@@ -189,11 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset", choices=["synthetic", "taizhou", "levir"])
     s.add_argument("--data", help="dataset folder (taizhou, levir)")
     s.add_argument("--out", default="rsvlm-eval-output")
-    s.add_argument("--method", default="irmad")
-    s.add_argument("--scenario", nargs="+", help="synthetic: scenarios (default all five)")
+    s.add_argument("--method", default="irmad", choices=METHODS, metavar="METHOD",
+                   help=f"change magnitude: one of {', '.join(METHODS)}")
+    s.add_argument("--scenario", nargs="+", choices=SCENARIO_NAMES, metavar="SCENARIO",
+                   help="synthetic: scenarios (default all five)")
     s.add_argument("--seed", type=int, default=None, help="synthetic: scene seed")
     s.add_argument("--workers", type=int, default=None, help="synthetic: scenarios in parallel processes")
     s.set_defaults(func=cmd_evaluate)
+
+    for module in STAGE_COMMANDS:  # the later stages add their own commands
+        _register(module, sub)
 
     s = sub.add_parser("bench", help="run a benchmark of benchmarks/ (source checkout): loader, graph, distributed")
     s.add_argument("name")

@@ -7,9 +7,27 @@ instead of a stack trace.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 
 class RsvlmError(Exception):
     """Base class of every error raised on purpose by this package."""
+
+
+class ConfigError(RsvlmError, ValueError):
+    """A configuration table shipped with the package (``config/*.json``) is malformed."""
+
+
+class ParameterError(RsvlmError, ValueError):
+    """An argument is out of range or of the wrong kind (a resolution <= 0, a budget <= 0)."""
+
+
+class UnknownNameError(ParameterError, KeyError):
+    """A name that a lookup table does not define (a method, scenario, source); the message
+    lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class AOIError(RsvlmError, ValueError):
@@ -49,3 +67,25 @@ class InsufficientDataError(RsvlmError, ValueError):
 
 class ModelWeightsError(RsvlmError, FileNotFoundError):
     """Pretrained weights are not available locally (there is no network at run time)."""
+
+
+class GridError(RsvlmError, ValueError):
+    """A raster lacks georeferencing, or two rasters are not on the same grid."""
+
+
+class ClusterError(RsvlmError, ConnectionError):
+    """A dask scheduler cannot be reached or a cluster cannot be started."""
+
+
+class SyntheticSceneError(RsvlmError, ValueError):
+    """Options of a synthetic scene are inconsistent (unknown scenario or sensor, bad dates)."""
+
+
+class LanguageError(RsvlmError, ValueError):
+    """A question, caption set or language-model option cannot be used: empty or unsupported
+    text, an unknown intent, a model folder without a causal LM, a malformed captions file."""
+
+
+def unknown_name(what: str, name: object, valid: "Iterable[str]") -> UnknownNameError:
+    """The error for a name missing from a lookup table: ``unknown {what} 'x'; expected one of [...]``."""
+    return UnknownNameError(f"unknown {what} {name!r}; expected one of {sorted(valid)}")

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from affine import Affine
 
-from rsvlm_temporal.errors import InsufficientDataError, RsvlmError
+from rsvlm_temporal.errors import GridError, InsufficientDataError
 
 
 def transform_of(da: xr.DataArray) -> Affine:
@@ -42,9 +42,6 @@ def coords_for(transform: Affine, shape: tuple[int, int]) -> dict[str, np.ndarra
 
 # --- helpers for the evidence and export stages -------------------------------------------------
 
-
-class GridError(RsvlmError, ValueError):
-    """A 2-D raster lacks georeferencing, is not on the expected grid, or holds invalid values."""
 
 
 def bounds_of(da: xr.DataArray) -> tuple[float, float, float, float]:

@@ -15,15 +15,15 @@ import pytest
 import rasterio
 import xarray as xr
 from affine import Affine
-
 from rasters import item_dict, write_cog
-from rsvlm_temporal import masks
-from rsvlm_temporal.analysis import analyze
+
+from rsvlm_temporal.change.analysis import analyze
+from rsvlm_temporal.change.indices import INDICES, compute_indices
 from rsvlm_temporal.classes import CHANGE_CLASSES, NODATA_CLASS
 from rsvlm_temporal.errors import InsufficientDataError, PeriodError, UnknownBandError
-from rsvlm_temporal.evidence import build_evidence
+from rsvlm_temporal.evidence.build import build_evidence
 from rsvlm_temporal.grid import GridError, extent_of, require_overlap
-from rsvlm_temporal.indices import INDICES, compute_indices
+from rsvlm_temporal.io import masks
 from rsvlm_temporal.pipeline import run_analysis, summary_lines
 
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
@@ -62,6 +62,15 @@ def make_cube(dates, flags=None, size: int = N, bands=BANDS, seed: int = 0,
         attrs={"crs": f"EPSG:{EPSG}", "epsg": EPSG, "transform": (10.0, 0.0, X0, 0.0, -10.0, Y0),
                "resolution": (10.0, 10.0), "units": "surface reflectance (0-1)"},
     )
+
+
+def texts(notes) -> list[str]:
+    """The human texts of typed quality notes."""
+    return [n.text for n in notes]
+
+
+def kinds(notes) -> list[str]:
+    return [n.kind for n in notes]
 
 
 def clear_flags(dates, size: int = N) -> np.ndarray:
@@ -147,15 +156,17 @@ def test_cloudy_before_period_is_stated_and_skipped(tmp_path: Path) -> None:
     flags[:2] = masks.CLOUD  # the first 30 days: no clear observation at all
     res = analyze(make_cube(dates, flags, change_at=4), magnitude_method="cva", workdir=tmp_path).compute()
     assert res.mode == "bitemporal"
-    gap = [n for n in res.notes if "no clear observation from 2021-03-01 to 2021-03-31" in n]
+    gap = [n for n in texts(res.notes) if "no clear observation from 2021-03-01 to 2021-03-31" in n]
     assert gap and gap[0].startswith("insufficient data") and "before period is 2021-04-30" in gap[0]
+    moved = [n for n in res.notes if n.kind == "period_moved"]
+    assert len(moved) == 1 and moved[0].dates == ("2021-03-01", "2021-03-31")
     np.testing.assert_array_equal(res.clear_counts.values, [0, 0] + [N * N] * 4)
     mask = res.layers.change_mask.values
     block = np.zeros(mask.shape, bool)
     block[2:6, N - 6:N - 2] = True  # the vegetation that turns to soil
     assert set(np.unique(mask)) == {0, 1} and mask[block].mean() >= 0.9 and mask[~block].mean() <= 0.1
     ev = build_evidence(res.layers.change_mask, {0: "no_change", 1: "change"},
-                        clear_counts=res.clear_counts, insufficient_data=res.notes)
+                        clear_counts=res.clear_counts, notes=res.notes)
     assert ev.quality.status == "insufficient_data" and ev.quality.clear_observations[0].clear_count == 0
 
 
@@ -165,9 +176,10 @@ def test_first_year_all_cloud_in_a_series_is_stated(tmp_path: Path) -> None:
     res = analyze(make_cube(THREE_YEARS, flags), magnitude_method="cva", workdir=tmp_path)
     assert res.mode == "series"
     assert any(n.startswith("insufficient data: no clear observation from 2019-01-01 to 2019-12-")
-               for n in res.notes), res.notes
-    base = [n for n in res.notes if "no seasonal baseline" in n]
+               for n in texts(res.notes)), res.notes
+    base = [n for n in texts(res.notes) if "no seasonal baseline" in n]
     assert base and "acquisition(s) from 2020-0" in base[0] and "to 2020-12-" in base[0], res.notes
+    assert {"period_moved", "no_seasonal_baseline"} <= set(kinds(res.notes))
 
 
 def test_no_date_with_a_seasonal_baseline_raises(tmp_path: Path) -> None:
@@ -189,13 +201,15 @@ def test_region_never_clear_is_nodata_in_series_with_a_note(tmp_path: Path) -> N
     assert np.isnan(res.layers.confidence.values[:3]).all()
     assert (res.layers.change_mask.values[:3] == NODATA_CLASS).all()
     assert np.isnan(res.layers.change_magnitude.values[:3]).all()
-    note = [n for n in res.notes if "25.0% of the AOI" in n]
+    note = [n for n in texts(res.notes) if "25.0% of the AOI" in n]
     assert note and "between 2020-01-01 and 2021-12-" in note[0] and "not no change" in note[0]
+    unseen = [n for n in res.notes if n.kind == "unseen_pixels"]
+    assert len(unseen) == 1 and unseen[0].fraction == pytest.approx(0.25) and unseen[0].dates[0] == "2020-01-01"
     ev = build_evidence(res.layers.change_class, CHANGE_CLASSES, valid_mask=res.layers.change_class != 255,
-                        insufficient_data=res.notes)
+                        notes=res.notes)
     assert ev.aoi.valid_pixels == N * (N - 3)
     assert sum(c.n_pixels for c in ev.classes) == N * (N - 3)  # nodata is not counted as no change
-    assert ev.quality.status == "insufficient_data" and note[0] in ev.quality.insufficient_data
+    assert ev.quality.status == "insufficient_data" and note[0] in texts(ev.quality.notes)
 
 
 def test_region_clear_only_before_the_period_is_nodata(tmp_path: Path) -> None:
@@ -205,7 +219,7 @@ def test_region_clear_only_before_the_period_is_nodata(tmp_path: Path) -> None:
                   workdir=tmp_path).compute()
     cls = res.layers.change_class.values
     assert (cls[:, :4] == NODATA_CLASS).all() and (cls[:, 4:] != NODATA_CLASS).all()
-    assert any("33.3% of the AOI" in n and "between 2021-06-01" in n for n in res.notes), res.notes
+    assert any("33.3% of the AOI" in n and "between 2021-06-01" in n for n in texts(res.notes)), res.notes
 
 
 def test_region_never_clear_is_nodata_in_bitemporal(tmp_path: Path) -> None:
@@ -216,7 +230,7 @@ def test_region_never_clear_is_nodata_in_bitemporal(tmp_path: Path) -> None:
     assert mask.dtype == np.uint8 and (mask[:, :3] == NODATA_CLASS).all()
     assert set(np.unique(mask[:, 3:])) == {0, 1}
     assert np.isnan(res.layers.change_magnitude.values[:, :3]).all()
-    assert any("25.0% of the AOI (36 of 144 pixels)" in n for n in res.notes), res.notes
+    assert any("25.0% of the AOI (36 of 144 pixels)" in n for n in texts(res.notes)), res.notes
 
 
 # --- 3. inputs that do not overlap in space ------------------------------------------------------
@@ -242,7 +256,7 @@ def test_series_with_disjoint_periods_has_nodata_magnitude_and_a_note(tmp_path: 
     assert res.mode == "series"
     assert np.isnan(res.layers.change_magnitude.values).all()
     assert (res.layers.change_mask.values == NODATA_CLASS).all()
-    assert any(n.startswith("insufficient data: no change magnitude") for n in res.notes), res.notes
+    assert any(n.startswith("insufficient data: no change magnitude") for n in texts(res.notes)), res.notes
     assert (res.layers.change_class.values != NODATA_CLASS).all()  # every pixel is clear somewhere
 
 
@@ -330,7 +344,7 @@ def test_run_analysis_cloudy_region_is_nodata_in_cog_and_evidence(tmp_path: Path
     ev = json.loads(Path(out.files["evidence"]).read_text())
     assert ev["quality"]["status"] == "insufficient_data"
     assert ev["aoi"]["valid_pixels"] == 16 * 12
-    assert any("25.0% of the AOI (64 of 256 pixels)" in r for r in ev["quality"]["insufficient_data"])
+    assert any("25.0% of the AOI (64 of 256 pixels)" in r for r in [n["text"] for n in ev["quality"]["notes"]])
     # ... and the CLI's summary says so
     assert any(line.startswith("  note: insufficient data") for line in summary_lines(out))
 

@@ -31,8 +31,8 @@ CHILD = r"""
 import gc, json, resource, sys
 import dask, numpy, rasterio, stackstac, xarray  # noqa: F401  (the baseline: libraries loaded)
 import rsvlm_temporal.change.magnitude as magnitude
-from rsvlm_temporal.catalog import load_items
-from rsvlm_temporal.cube import load_cube
+from rsvlm_temporal.io.catalog import load_items
+from rsvlm_temporal.io.cube import load_cube
 from rsvlm_temporal.pipeline import run_analysis
 
 def rss():

@@ -89,7 +89,6 @@ cva+otsu 0.892, irmad+chi2 (alpha 0.01, calibrated) 0.748.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -98,9 +97,19 @@ import numpy as np
 import xarray as xr
 from scipy import linalg, special
 
-from ..cluster import release_memory
-from ..errors import InsufficientDataError, ItemError
-from ..grid import georef_attrs
+from rsvlm_temporal.change.thresholds import (  # noqa: F401  (re-exported: part of this module's API)
+    DEFAULT_BINS,
+    check_threshold,
+    histogram,
+    mixture_from_histogram,
+    mixture_threshold,
+    otsu_from_histogram,
+    otsu_threshold,
+    threshold_value,
+)
+from rsvlm_temporal.compute.blocks import is_dask, reduce_blocks
+from rsvlm_temporal.errors import InsufficientDataError, ItemError, ParameterError, unknown_name
+from rsvlm_temporal.grid import georef_attrs
 
 __all__ = [
     "ChangeMagnitude",
@@ -119,8 +128,6 @@ __all__ = [
     "reweighting_shrinkage",
 ]
 
-METHODS: tuple[str, ...] = ("irmad", "mad", "isfa", "sfa", "cva", "cva-raw")
-DEFAULT_BINS = 256
 #: dask chunk side (px) the statistics passes merge small chunks up to (see _for_fit)
 FIT_BLOCK = 256
 
@@ -216,13 +223,11 @@ class ChangeMagnitude:
 # input handling
 
 
-def _is_dask(a: Any) -> bool:
-    return type(a).__module__.startswith("dask")
 
 
 def _as_band_yx(img: xr.DataArray, name: str) -> xr.DataArray:
     if not isinstance(img, xr.DataArray):
-        raise TypeError(f"{name} must be an xarray.DataArray with dims (band, y, x); got {type(img)}")
+        raise ParameterError(f"{name} must be an xarray.DataArray with dims (band, y, x); got {type(img)}")
     if "time" in img.dims:
         if img.sizes["time"] != 1:
             raise ItemError(
@@ -282,7 +287,7 @@ def _prepare(before: xr.DataArray, after: xr.DataArray) -> tuple[xr.DataArray, x
 def _stack(before: xr.DataArray, after: xr.DataArray) -> Any:
     """(2k, y, x) numpy or dask array: bands of before, then of after (band axis one chunk)."""
     b, a = before.data, after.data
-    if _is_dask(b) or _is_dask(a):
+    if is_dask(b) or is_dask(a):
         import dask.array as da
 
         z = da.concatenate([da.asarray(b), da.asarray(a)], axis=0)
@@ -295,7 +300,7 @@ def _for_fit(z: Any) -> Any:
     :data:`FIT_BLOCK` px a side, so that an iterative fit over small chunks does not pay the
     per-task overhead of every chunk on every iteration (the magnitude keeps the input's chunks).
     The merge is fixed by the chunks, so the statistics stay the same on every scheduler."""
-    if not _is_dask(z):
+    if not is_dask(z):
         return z
     k = [max(1, round(FIT_BLOCK / max(c))) for c in z.chunks[1:]]
     if k == [1, 1]:
@@ -382,58 +387,8 @@ def _block_moments(
     return np.concatenate([[float(valid.sum()), w.sum(), (w * w).sum()], s1, s2.ravel()])
 
 
-def _fsum(x: np.ndarray, axis: tuple[int, ...], keepdims: bool = False) -> np.ndarray:
-    """Exact (correctly rounded, ``math.fsum``) sums of ``x`` over ``axis``: the result does not
-    depend on the order of the summed values. A dask reduction's chunk/combine/aggregate."""
-    axis = tuple(a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
-    keep = [a for a in range(x.ndim) if a not in axis]
-    moved = np.transpose(x, axis + tuple(keep)).reshape(-1, int(np.prod([x.shape[a] for a in keep])))
-    out = np.array([math.fsum(col) for col in moved.T.tolist()], dtype=np.float64)
-    out = out.reshape([x.shape[a] for a in keep])
-    if keepdims:
-        out = np.expand_dims(out, axis)
-    return out
 
 
-def _reduce_blocks(
-    arr: Any, fn: Callable[..., np.ndarray], size: int, *args: Any,
-    combine: tuple[str, ...] | None = None,
-) -> np.ndarray:
-    """Combine ``fn(block, *args)`` (a length-``size`` vector) over every block of ``arr``.
-
-    ``combine``: per element ``"sum"``, ``"min"`` or ``"max"`` (default all ``"sum"``). For a dask
-    array the per-block vectors are combined by a dask tree reduction, so one compute returns
-    ``size`` numbers; the images are never gathered. Sums are exact at every node of the tree
-    (:func:`_fsum`) and the tree is fixed by the chunks, so the result is the same on every
-    scheduler whatever order the blocks finish in. A numpy array is one block.
-    """
-    ops = combine or ("sum",) * size
-    if not _is_dask(arr):
-        return np.asarray(fn(np.asarray(arr), *args), dtype=np.float64)
-    import dask
-    import dask.array as da
-
-    nd = arr.ndim
-
-    def per_block(b: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(b, *args), dtype=np.float64).reshape((1,) * nd + (size,))
-
-    parts = arr.map_blocks(
-        per_block, new_axis=nd, dtype=np.float64,
-        chunks=tuple((1,) * len(c) for c in arr.chunks) + ((size,),),
-        meta=np.empty((0,) * (nd + 1), dtype=np.float64),
-    )
-    axes = tuple(range(nd))
-    sums = da.reduction(parts, _fsum, _fsum, axis=axes, combine=_fsum, dtype=np.float64,
-                        concatenate=True, meta=np.empty((0,), dtype=np.float64))
-    if all(o == "sum" for o in ops):
-        out = np.asarray(sums.compute())
-    else:
-        reds = {"min": parts.min(axis=axes), "max": parts.max(axis=axes), "sum": sums}
-        done = dask.compute(*[reds[o][i] for i, o in enumerate(ops)])
-        out = np.array([float(v) for v in done])
-    release_memory()  # the pass's freed block buffers, back to the OS before the next one
-    return out
 
 
 def _weighted_moments(
@@ -442,7 +397,7 @@ def _weighted_moments(
     """n_valid, effective sample size ``(sum w)^2 / sum w^2``, weighted mean (2p,) and weighted
     covariance (2p, 2p) of ``z``."""
     q = z.shape[0]
-    tot = _reduce_blocks(z, _block_moments, 3 + q + q * q, t, shift)
+    tot = reduce_blocks(z, _block_moments, 3 + q + q * q, t, shift)
     n, sw, sw2 = int(round(tot[0])), float(tot[1]), float(tot[2])
     if n < q + 2:
         raise InsufficientDataError(
@@ -529,7 +484,7 @@ def _iterate(
     name: str,
 ) -> tuple[LinearChangeTransform, np.ndarray, int, bool, int, list[np.ndarray]]:
     if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1; got {max_iter}")
+        raise ParameterError(f"max_iter must be >= 1; got {max_iter}")
     q = z.shape[0]
     shift = np.zeros(q)
     t: LinearChangeTransform | None = None
@@ -589,7 +544,7 @@ def _fit_result(
     details: dict[str, Any],
     units: str,
 ) -> MagnitudeFit:
-    if _is_dask(z):
+    if is_dask(z):
         import dask.array as da
 
         data = da.map_blocks(
@@ -772,148 +727,58 @@ def isfa(
 # thresholds
 
 
-def _block_range(v: np.ndarray) -> np.ndarray:
-    x = np.asarray(v, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.array([0.0, np.inf, -np.inf])
-    return np.array([float(x.size), x.min(), x.max()])
 
 
-def _block_hist(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    x = np.asarray(v, dtype=np.float64)
-    return np.histogram(x[np.isfinite(x)], bins=edges)[0].astype(np.float64)
 
 
-def _data_of(values: Any) -> Any:
-    if isinstance(values, xr.DataArray):
-        return values.data
-    return values
 
 
-def histogram(values: Any, bins: int = DEFAULT_BINS) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and edges of ``bins`` equal bins over [min, max] of the finite values.
-
-    ``values``: numpy, dask or xarray (numpy/dask). Dask input is reduced block by block: one pass
-    for the range, one for the counts. Raises :class:`InsufficientDataError` if nothing is finite.
-    """
-    data = _data_of(values)
-    if not _is_dask(data):
-        data = np.asarray(data)
-    n, lo, hi = _reduce_blocks(data, _block_range, 3, combine=("sum", "min", "max"))
-    if n == 0:
-        raise InsufficientDataError(
-            "no finite value to threshold (all-NaN magnitude); expected valid pixels"
-        )
-    if hi == lo:
-        hi = lo + max(abs(lo), 1.0) * 1e-9
-    edges = np.linspace(lo, hi, bins + 1)
-    counts = _reduce_blocks(data, _block_hist, bins, edges)
-    return counts, edges
 
 
-def otsu_from_histogram(counts: np.ndarray, edges: np.ndarray) -> float:
-    """Otsu (1979) threshold from a histogram: the bin edge maximising between-class variance.
-
-    ``sigma_B^2(k) = (mu_T w0(k) - mu(k))^2 / (w0(k) (1 - w0(k)))`` with ``w0``, ``mu`` the
-    cumulative probability and first moment up to bin k; values ``> threshold`` are class 1.
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    edges = np.asarray(edges, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        raise InsufficientDataError("empty histogram; expected at least one value to threshold")
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(counts) / total
-    mu = np.cumsum(counts * centres) / total
-    mu_t = mu[-1]
-    w1 = 1.0 - w0
-    ok = (w0 > 0) & (w1 > 1e-12)
-    sb = np.zeros_like(w0)
-    sb[ok] = (mu_t * w0[ok] - mu[ok]) ** 2 / (w0[ok] * w1[ok])
-    if not ok.any():  # one populated bin: nothing to split
-        return float(edges[-1])
-    k = int(np.argmax(sb))
-    return float(edges[k + 1])
 
 
-def otsu_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
-    """Otsu threshold of the finite ``values`` (numpy, dask or xarray) on a ``bins``-bin histogram."""
-    return otsu_from_histogram(*histogram(values, bins))
 
 
-def mixture_from_histogram(
-    counts: np.ndarray, edges: np.ndarray, max_iter: int = 500, tol: float = 1e-9
-) -> dict[str, Any]:
-    """Two-Gaussian mixture fitted by EM to a histogram; threshold at equal weighted densities.
-
-    Initialised from the Otsu split. Returns ``{"threshold", "weights", "means", "stds",
-    "iterations"}``; component 0 is the lower-mean (no-change) one. Threshold: the root of
-    ``pi0 N(t; mu0, s0) = pi1 N(t; mu1, s1)`` between the two means (Bayes minimum error,
-    Bruzzone & Prieto 2000). Raises :class:`InsufficientDataError` if no such root exists.
-    """
-    h = np.asarray(counts, dtype=np.float64)
-    e = np.asarray(edges, dtype=np.float64)
-    c = (e[:-1] + e[1:]) / 2
-    width = float(e[1] - e[0])
-    smin = width / math.sqrt(12.0)
-    t0 = otsu_from_histogram(h, e)
-    lo = c <= t0
-    if h[lo].sum() == 0 or h[~lo].sum() == 0:
-        raise InsufficientDataError("histogram has a single mode; no two-class mixture to fit")
-    pi = np.array([h[lo].sum(), h[~lo].sum()]) / h.sum()
-    mu = np.array([np.average(c[lo], weights=h[lo]), np.average(c[~lo], weights=h[~lo])])
-    sd = np.array([
-        math.sqrt(max(np.average((c[lo] - mu[0]) ** 2, weights=h[lo]), smin**2)),
-        math.sqrt(max(np.average((c[~lo] - mu[1]) ** 2, weights=h[~lo]), smin**2)),
-    ])
-    ll_old = -np.inf
-    it = 0
-    for it in range(1, max_iter + 1):
-        logp = (np.log(pi)[:, None] - np.log(sd)[:, None]
-                - 0.5 * ((c[None, :] - mu[:, None]) / sd[:, None]) ** 2)
-        mx = logp.max(axis=0)
-        lse = mx + np.log(np.exp(logp - mx).sum(axis=0))
-        r = np.exp(logp - lse) * h
-        nk = r.sum(axis=1)
-        if np.any(nk <= 0):
-            break
-        pi = nk / nk.sum()
-        mu = (r * c).sum(axis=1) / nk
-        sd = np.sqrt(np.maximum((r * (c[None, :] - mu[:, None]) ** 2).sum(axis=1) / nk, smin**2))
-        ll = float((h * lse).sum())
-        if abs(ll - ll_old) <= tol * abs(ll):
-            break
-        ll_old = ll
-    order = np.argsort(mu)
-    pi, mu, sd = pi[order], mu[order], sd[order]
-    # solve a t^2 + b t + c = 0 for log(pi0 N0) = log(pi1 N1)
-    a2 = 1 / (2 * sd[1] ** 2) - 1 / (2 * sd[0] ** 2)
-    b1 = mu[0] / sd[0] ** 2 - mu[1] / sd[1] ** 2
-    c0 = (mu[1] ** 2 / (2 * sd[1] ** 2) - mu[0] ** 2 / (2 * sd[0] ** 2)
-          + math.log(pi[0] * sd[1] / (pi[1] * sd[0])))
-    if abs(a2) < 1e-15:
-        roots = np.array([-c0 / b1]) if b1 != 0 else np.array([])
-    else:
-        roots = np.roots([a2, b1, c0])
-        roots = roots[np.isreal(roots)].real
-    between = roots[(roots >= mu[0]) & (roots <= mu[1])]
-    if between.size == 0:
-        raise InsufficientDataError(
-            f"the two-Gaussian mixture (means {mu.tolist()}, stds {sd.tolist()}, weights "
-            f"{pi.tolist()}) has no decision boundary between its means; use threshold='otsu'"
-        )
-    return {"threshold": float(between.min()), "weights": pi, "means": mu, "stds": sd,
-            "iterations": it}
 
 
-def mixture_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
-    """Two-Gaussian-mixture (EM on the histogram) threshold of the finite ``values``."""
-    return mixture_from_histogram(*histogram(values, bins))["threshold"]
 
 
 # --------------------------------------------------------------------------------------------
-# entry point
+# the lookup table and the entry point
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A named change-magnitude method: the fit function, the keyword arguments it fixes, and
+    what it is."""
+
+    fit: Callable[..., MagnitudeFit]
+    fixed: dict[str, Any]
+    description: str
+
+
+#: the change-magnitude methods by name: one table feeds :func:`change_magnitude`, the CLI's
+#: choices and the error listing the valid names
+METHOD_TABLE: dict[str, MethodSpec] = {
+    "irmad": MethodSpec(irmad, {}, "iteratively reweighted MAD (Nielsen 2007), chi-square no-change model"),
+    "mad": MethodSpec(irmad, {"max_iter": 1}, "multivariate alteration detection (one CCA, Nielsen 1998)"),
+    "isfa": MethodSpec(isfa, {}, "iterative slow feature analysis (Wu, Du & Zhang 2014)"),
+    "sfa": MethodSpec(isfa, {"max_iter": 1}, "slow feature analysis (one pass)"),
+    "cva": MethodSpec(cva, {}, "change vector analysis on standardised bands"),
+    "cva-raw": MethodSpec(cva, {"standardise": False}, "change vector analysis on the plain difference"),
+}
+METHODS: tuple[str, ...] = tuple(METHOD_TABLE)
+
+
+def check_method(method: str, threshold: str | float = "otsu", alpha: float = 0.01) -> str:
+    """The lower-cased method name, with ``method`` and ``threshold`` checked against
+    :data:`METHOD_TABLE` and :data:`~rsvlm_temporal.change.thresholds.THRESHOLDS` before any
+    pixel is read (:class:`UnknownNameError` listing the valid names)."""
+    name = str(method).lower()
+    if name not in METHOD_TABLE:
+        raise unknown_name("change method", method, METHODS)
+    check_threshold(threshold, alpha)
+    return name
 
 
 def change_magnitude(
@@ -939,52 +804,12 @@ def change_magnitude(
     Raises :class:`ItemError` when the band sets differ, :class:`InsufficientDataError` when the
     images do not overlap or share no valid pixel.
     """
-    method = method.lower()
-    if method in ("irmad", "mad"):
-        kw = dict(method_kwargs)
-        if method == "mad":
-            kw["max_iter"] = 1
-        fit = irmad(before, after, **kw)
-    elif method in ("isfa", "sfa"):
-        kw = dict(method_kwargs)
-        if method == "sfa":
-            kw["max_iter"] = 1
-        fit = isfa(before, after, **kw)
-    elif method in ("cva", "cva-raw"):
-        kw = dict(method_kwargs)
-        if method == "cva-raw":
-            kw["standardise"] = False
-        fit = cva(before, after, **kw)
-    else:
-        raise ValueError(f"unknown change method {method!r}; expected one of {METHODS}")
+    method = check_method(method, threshold, alpha)
+    spec = METHOD_TABLE[method]
+    fit = spec.fit(before, after, **{**method_kwargs, **spec.fixed})
     details: dict[str, Any] = dict(fit.details)
     mag = fit.magnitude
-    if isinstance(threshold, str):
-        tm = threshold.lower()
-        if tm == "otsu":
-            thr = otsu_threshold(mag, bins)
-        elif tm == "mixture":
-            mix = mixture_from_histogram(*histogram(mag, bins))
-            thr = mix["threshold"]
-            details["mixture"] = mix
-        elif tm == "chi2":
-            if not fit.chi_square:
-                raise ValueError(
-                    f"threshold='chi2' needs a chi-square statistic (irmad, mad, isfa, sfa); "
-                    f"method {fit.method!r} has none: use 'otsu' or 'mixture'"
-                )
-            if not 0 < alpha < 1:
-                raise ValueError(f"alpha must be in (0, 1); got {alpha}")
-            thr = math.sqrt(float(special.chdtri(fit.dof, alpha)))
-        else:
-            raise ValueError(
-                f"unknown threshold {threshold!r}; expected 'otsu', 'mixture', 'chi2' or a number"
-            )
-    else:
-        thr = float(threshold)
-        tm = "fixed"
-        if not math.isfinite(thr):
-            raise ValueError(f"threshold must be finite; got {threshold}")
+    thr, tm = threshold_value(threshold, mag, fit, bins, alpha, details)
     attrs = {**georef_attrs(mag), "long_name": "change mask (1 = changed)", "method": fit.method,
              "threshold": thr, "threshold_method": tm}
     mask = (mag > thr).rename("change").assign_attrs(attrs)

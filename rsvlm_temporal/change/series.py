@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
-from ..nanstats import nan_envelope, nanmedian
-from ..spectra import MATERIALS, signature_matrix
-from .unmixing import fcls
+from rsvlm_temporal.change.spectra import MATERIALS, signature_matrix
+from rsvlm_temporal.change.unmixing import fcls
+from rsvlm_temporal.classes import BURN_SEVERITY_BOUNDS, CHANGE_CODES
+from rsvlm_temporal.compute.nanstats import nan_envelope, nanmedian
 
 #: output layers of the kernel, in order (all float32 rasters; dates in days since 1970-01-01)
 LAYERS = (
@@ -72,7 +72,7 @@ REPLACING = ("bare_soil", "dry_vegetation", "built_up", "burned")
 
 def endmember_matrix(band_names: tuple[str, ...]) -> np.ndarray:
     """(n_endmembers, n_bands) reflectance of :data:`ENDMEMBERS` at the bands' centre wavelengths
-    (published library spectra, see :mod:`rsvlm_temporal.spectra`)."""
+    (published library spectra, see :mod:`rsvlm_temporal.change.spectra`)."""
     full = signature_matrix("sentinel-2-l2a", list(band_names))
     return np.stack([full[MATERIALS.index(m)] for m in ENDMEMBERS]).astype(np.float32)
 

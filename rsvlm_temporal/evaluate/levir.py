@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import InsufficientDataError, RasterReadError
-from .metrics import ConfusionCounts, confusion_counts
+from rsvlm_temporal.errors import InsufficientDataError, RasterReadError
+from rsvlm_temporal.evaluate.metrics import ConfusionCounts, confusion_counts
 
 __all__ = ["evaluate_levir", "levir_tiles", "load_levir_tile", "predict_levir_tile"]
 
@@ -94,7 +94,7 @@ def predict_levir_tile(
     opening: int = 0, **kwargs: Any,
 ) -> np.ndarray:
     """Boolean change mask of one RGB pair: ``change_magnitude`` then an optional opening."""
-    from ..change.magnitude import change_magnitude
+    from rsvlm_temporal.change.magnitude import change_magnitude
 
     res = change_magnitude(before, after, method=method, threshold=threshold, **kwargs)
     return _open(np.asarray(res.mask.values, bool), opening)

@@ -1,7 +1,7 @@
 """The change engine against the synthetic generator's truth, scenario by scenario.
 
-For each scenario a scene is generated (seeded), loaded with :func:`~rsvlm_temporal.cube.load_cube`
-like any catalog, analysed with :func:`~rsvlm_temporal.analysis.analyze`, and compared with the
+For each scenario a scene is generated (seeded), loaded with :func:`~rsvlm_temporal.io.cube.load_cube`
+like any catalog, analysed with :func:`~rsvlm_temporal.change.analysis.analyze`, and compared with the
 truth rasters the generator wrote (``truth/change_class.tif``, ``change_date.tif``,
 ``burn_severity.tif``):
 
@@ -31,13 +31,13 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
-from ..analysis import analyze
-from ..catalog import load_items
-from ..classes import CHANGE_CLASSES, NODATA_CLASS
-from ..cube import load_cube
-from ..masks import DEFAULT_MASKED
-from ..synth import SCENARIO_NAMES, write_scene
-from .metrics import confusion_counts
+from rsvlm_temporal.change.analysis import analyze
+from rsvlm_temporal.classes import CHANGE_CLASSES, NODATA_CLASS
+from rsvlm_temporal.evaluate.metrics import confusion_counts
+from rsvlm_temporal.io.catalog import load_items
+from rsvlm_temporal.io.cube import load_cube
+from rsvlm_temporal.io.masks import DEFAULT_MASKED
+from rsvlm_temporal.synth import SCENARIO_NAMES, write_scene
 
 #: the scene options of the reported figures: 4 years of Sentinel-2 at a 10-day revisit
 DEFAULT_OPTIONS: dict[str, Any] = dict(size=60, start="2019-01-01", end="2022-12-31", sensors=("s2",),
@@ -137,8 +137,8 @@ def evaluate_synthetic(scenarios: Sequence[str] = SCENARIO_NAMES, work_dir: str 
     """:func:`evaluate_scenario` for each scenario, in ``workers`` processes; ``{scenario: report}``."""
     if workers <= 1 or len(scenarios) <= 1:
         return {s: evaluate_scenario(s, work_dir, **options) for s in scenarios}
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {s: pool.submit(evaluate_scenario, s, work_dir, **options) for s in scenarios}

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 
-from ..atomic import atomic_path, write_json_atomic
-from ..errors import ItemError, RasterReadError
-from ..grid import coords_for
-from .metrics import evaluate_labelled
+from rsvlm_temporal.atomic import write_json_atomic
+from rsvlm_temporal.errors import ItemError, RasterReadError
+from rsvlm_temporal.evaluate.metrics import evaluate_labelled
+from rsvlm_temporal.grid import coords_for
+from rsvlm_temporal.outputs.cog import write_array_cog
 
 __all__ = [
     "ENVI_DTYPES",
@@ -227,7 +229,7 @@ def evaluate_taizhou(
     """OA, Kappa, F1, precision, recall and counts of ``change_magnitude(method, threshold)`` on the
     labelled Taizhou pixels. Nothing is fitted to the labels. ``kwargs`` go to
     :func:`rsvlm_temporal.change.magnitude.change_magnitude` (``standardise``, ``max_iter``, ...)."""
-    from ..change.magnitude import change_magnitude
+    from rsvlm_temporal.change.magnitude import change_magnitude
 
     before, after, ch, nc = load_taizhou(data_dir, chunks=chunks)
     res = change_magnitude(before, after, method=method, threshold=threshold, **kwargs)
@@ -246,21 +248,6 @@ def evaluate_taizhou(
 # export as COGs + static STAC catalog
 
 
-def _write_cog(path: Path, data: np.ndarray, crs: str, transform: tuple[float, ...],
-               descriptions: list[str]) -> None:
-    import rasterio
-    from affine import Affine
-
-    profile = {
-        "driver": "COG", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-        "dtype": data.dtype.name, "crs": crs, "transform": Affine(*transform),
-        "compress": "deflate", "blocksize": 256, "overviews": "auto",
-    }
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(data)
-            for i, d in enumerate(descriptions, start=1):
-                dst.set_band_description(i, d)
 
 
 def _lonlat_footprint(crs: str, transform: tuple[float, ...], shape: tuple[int, int]
@@ -336,7 +323,7 @@ def write_pair_as_stac(
             band = str(band)
             etm, cw = wl[band]
             fn = f"{item_id}_{band}.tif"
-            _write_cog(out / item_id / fn, data[i : i + 1], crs, transform, [band])
+            write_array_cog(out / item_id / fn, data[i : i + 1], Affine(*transform), crs, None, descriptions=[band])
             asset = pystac.Asset(href=str(out / item_id / fn), media_type=pystac.MediaType.COG,
                                  roles=["data"], title=f"ETM+ {etm} ({band}) DN")
             item.add_asset(band, asset)
@@ -345,7 +332,8 @@ def write_pair_as_stac(
             RasterExtension.ext(asset).bands = [RasterBand.create(
                 data_type=DataType.UINT8, scale=1.0, offset=0.0, spatial_resolution=30.0)]
         fn = f"{item_id}_stack.tif"
-        _write_cog(out / item_id / fn, data, crs, transform, [str(b) for b in img.band.values])
+        write_array_cog(out / item_id / fn, data, Affine(*transform), crs, None,
+                        descriptions=[str(b) for b in img.band.values])
         asset = pystac.Asset(href=str(out / item_id / fn), media_type=pystac.MediaType.COG,
                              roles=["data"], title="all 6 ETM+ bands (blue..swir22) DN")
         item.add_asset("stack", asset)
@@ -451,9 +439,9 @@ def evaluate_taizhou_pipeline(
     then OA / Kappa / F1 of its change mask on the labelled pixels."""
     import rasterio
 
-    from ..catalog import load_items
-    from ..pipeline import run_analysis
-    from .metrics import evaluate_labelled
+    from rsvlm_temporal.evaluate.metrics import evaluate_labelled
+    from rsvlm_temporal.io.catalog import load_items
+    from rsvlm_temporal.pipeline import run_analysis
 
     out = Path(out_dir)
     catalog = write_pair_as_stac(data_dir, out / "stac")

@@ -17,9 +17,11 @@ areas in hectares, dates as ``numpy.datetime64[D]`` (UTC days); a day number is 
 from __future__ import annotations
 
 import calendar
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -27,15 +29,10 @@ from affine import Affine
 from pyproj import Transformer
 from scipy import ndimage
 
-from .. import masks
-from ..classes import BURN_SEVERITY_BOUNDS, BURN_SEVERITY_CLASSES, CHANGE_CLASSES, CHANGE_CODES
-from ..errors import RsvlmError
-from .. import spectra
-
-
-class SyntheticSceneError(RsvlmError, ValueError):
-    """Options of the synthetic generator are invalid (unknown scenario, bad size or period)."""
-
+from rsvlm_temporal.change import spectra
+from rsvlm_temporal.classes import BURN_SEVERITY_BOUNDS, BURN_SEVERITY_CLASSES, CHANGE_CLASSES, CHANGE_CODES
+from rsvlm_temporal.errors import SyntheticSceneError
+from rsvlm_temporal.io import masks
 
 S2 = "sentinel-2-l2a"
 LANDSAT = "landsat-c2-l2"
@@ -65,73 +62,39 @@ _C = {c: i for i, c in enumerate(COVERS)}
 # Configuration as data
 # --------------------------------------------------------------------------------------------
 
+
+
+def _from_json(value: Any, key: str = "") -> Any:
+    """JSON -> the generator's types: lists of numbers as tuples, the keys of the per-severity
+    tables as integer class codes."""
+    if isinstance(value, dict):
+        ints = key in ("severity_shares", "severity_dnbr")
+        return {(int(k) if ints else k): _from_json(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
+
+
+def _load_scenarios() -> dict[str, Any]:
+    raw = json.loads(resources.files("rsvlm_temporal").joinpath("config", "scenarios.json").read_text())
+    for name, sc in raw["scenarios"].items():
+        missing = [k for k in ("title", "place", "center_lonlat", "phenology_peak_doy", "event_doy") if k not in sc]
+        if missing:
+            raise SyntheticSceneError(f"config/scenarios.json: scenario {name!r} lacks {missing}")
+        shares = sc.get("severity_shares")
+        if shares and abs(sum(shares.values()) - 1.0) > 1e-9:
+            raise SyntheticSceneError(f"config/scenarios.json: {name} severity_shares sum to "
+                                      f"{sum(shares.values())}; expected 1")
+    return {k: _from_json(v, k) for k, v in raw.items() if not k.startswith("_")}
+
+
+_CONFIG = _load_scenarios()
 #: amplitude of the seasonal green <-> dry swing (fraction of the cover that dries in the off season)
-PHENOLOGY_AMPLITUDE: dict[str, float] = {"forest": 0.12, "grass": 0.45}
-
+PHENOLOGY_AMPLITUDE: dict[str, float] = _CONFIG["phenology_amplitude"]
 #: crop calendars: day of year of peak greenness and the width (days, 1 sigma) of the green-up
-CROP_TYPES: dict[str, dict[str, float]] = {
-    "winter_cereal": {"peak_doy": 135, "width": 30},
-    "maize": {"peak_doy": 210, "width": 26},
-    "soybean": {"peak_doy": 220, "width": 22},
-    "sunflower": {"peak_doy": 195, "width": 24},
-}
-
-#: the five scenarios. center_lonlat: AOI centre (WGS84 lon, lat); phenology_peak_doy: day of
-#: year of peak greenness of natural vegetation; event_doy: allowed day-of-year range of events.
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "wildfire": {
-        "title": "Wildfire and regrowth",
-        "place": "Mediterranean pine and oak woodland (central Portugal)",
-        "center_lonlat": (-8.20, 39.95),
-        "phenology_peak_doy": 140,
-        "event_doy": (166, 258),  # mid-June .. mid-September
-        "burned_fraction": (0.18, 0.30),
-        # share of the fire perimeter in each severity class (codes of classes.BURN_SEVERITY_CLASSES)
-        "severity_shares": {2: 0.06, 3: 0.20, 4: 0.22, 5: 0.24, 6: 0.28},
-        # dNBR drawn per pixel inside these ranges (inner parts of the Key & Benson classes)
-        "severity_dnbr": {2: (0.0, 0.0), 3: (0.13, 0.24), 4: (0.30, 0.41), 5: (0.48, 0.62), 6: (0.72, 0.86)},
-        "regrowth": {"delay_days": 150, "tau_days": 1200.0, "max_fraction": 0.9, "char_tau_days": 240.0},
-    },
-    "flood": {
-        "title": "River flood and recession",
-        "place": "river floodplain with pasture and cropland (Danube basin)",
-        "center_lonlat": (19.05, 45.30),
-        "phenology_peak_doy": 190,
-        "event_doy": (60, 170),  # March .. mid-June
-        "flooded_fraction": (0.20, 0.32),
-        "rise_days": (2, 5),
-        "plateau_days": (8, 12),
-        "recession_days": (21, 42),
-        "mud_days": 35,
-    },
-    "deforestation": {
-        "title": "Deforestation (clear-cut patches)",
-        "place": "tropical forest frontier (Rondonia, Brazil)",
-        "center_lonlat": (-62.90, -9.90),
-        "phenology_peak_doy": 60,
-        "phenology_scale": 0.5,  # evergreen tropical forest: weak seasonality
-        "event_doy": (150, 280),  # dry season
-        "n_events": (3, 5),
-        "cleared_fraction": (0.22, 0.34),
-    },
-    "urban_growth": {
-        "title": "Urban growth",
-        "place": "peri-urban cropland (northern Croatia)",
-        "center_lonlat": (15.90, 45.78),
-        "phenology_peak_doy": 180,
-        "event_doy": (1, 366),
-        "n_events": (3, 5),
-        "new_fraction": (0.15, 0.26),
-        "build_days": 240,
-    },
-    "seasonal_crops": {
-        "title": "Seasonal crops (no change)",
-        "place": "rain-fed cropland (Kansas, USA)",
-        "center_lonlat": (-98.40, 38.40),
-        "phenology_peak_doy": 185,
-        "event_doy": (1, 366),
-    },
-}
+CROP_TYPES: dict[str, dict[str, float]] = _CONFIG["crop_types"]
+#: the five scenarios (config/scenarios.json)
+SCENARIOS: dict[str, dict[str, Any]] = _CONFIG["scenarios"]
 SCENARIO_NAMES: tuple[str, ...] = tuple(SCENARIOS)
 _SCENARIO_CODE = {n: i + 1 for i, n in enumerate(SCENARIO_NAMES)}
 
@@ -376,7 +339,7 @@ class Atmosphere:
     nodata: np.ndarray
 
     def flags(self) -> np.ndarray:
-        """uint8 quality flags of :mod:`rsvlm_temporal.masks` (NODATA, CLOUD, SHADOW, CIRRUS)."""
+        """uint8 quality flags of :mod:`rsvlm_temporal.io.masks` (NODATA, CLOUD, SHADOW, CIRRUS)."""
         f = np.zeros(self.cloud.shape, np.uint8)
         f[self.cloud] |= masks.CLOUD
         f[self.shadow] |= masks.SHADOW

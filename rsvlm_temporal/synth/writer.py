@@ -38,29 +38,41 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pystac
-import rasterio
 from affine import Affine
 from pystac.stac_io import DefaultStacIO
 from scipy import ndimage
 
-from .. import masks
-from ..atomic import atomic_path, write_json_atomic
-from ..classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
-from ..sensors import sensor_table
-from .. import spectra
-from .scenarios import (
-    LANDSAT, S2, SCENARIO_NAMES, SENSOR_BANDS, Acquisition, Atmosphere, GridSpec, SceneOptions, SceneTruth,
-    SyntheticScene, _rng,
-    _SCENARIO_CODE, _SENSOR_CODE, make_scene,
+from rsvlm_temporal.atomic import write_json_atomic
+from rsvlm_temporal.change import spectra
+from rsvlm_temporal.classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
+from rsvlm_temporal.errors import SyntheticSceneError
+from rsvlm_temporal.io import masks
+from rsvlm_temporal.io.sensors import sensor_table
+from rsvlm_temporal.outputs.cog import write_array_cog
+from rsvlm_temporal.synth.scenarios import (
+    _SCENARIO_CODE,
+    _SENSOR_CODE,
+    LANDSAT,
+    S2,
+    SCENARIO_NAMES,
+    SENSOR_BANDS,
+    Acquisition,
+    Atmosphere,
+    GridSpec,
+    SceneOptions,
+    SceneTruth,
+    SyntheticScene,
+    _rng,
+    make_scene,
 )
 
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-COG_BLOCKSIZE = 256
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 # --------------------------------------------------------------------------------------------
@@ -96,53 +108,9 @@ LANDSAT_ASSETS: dict[str, dict[str, tuple[str, str, str, str, float, float]]] = 
     "swir22": {"oli": ("SR_B7", "OLI_B7", "Short-wave Infrared Band 2.2", "Short-wave infrared", 2.2, 0.19),
                "etm": ("SR_B7", "ETM_B7", "Short-wave Infrared Band 2.2", "Short-wave infrared", 2.22, 0.26)},
 }
-#: USGS QA_PIXEL bit fields, as in Earth Search / USGS STAC (classification extension)
-QA_PIXEL_BITFIELDS: list[dict[str, Any]] = [
-    {"name": "fill", "description": "Image or fill data", "offset": 0, "length": 1,
-     "classes": [{"value": 0, "name": "not_fill", "description": "Image data"},
-                 {"value": 1, "name": "fill", "description": "Fill data"}]},
-    {"name": "dilated_cloud", "description": "Dilated cloud", "offset": 1, "length": 1,
-     "classes": [{"value": 0, "name": "not_dilated", "description": "Cloud is not dilated or no cloud"},
-                 {"value": 1, "name": "dilated", "description": "Cloud dilation"}]},
-    {"name": "cirrus", "description": "Cirrus mask", "offset": 2, "length": 1,
-     "classes": [{"value": 0, "name": "not_cirrus", "description": "Cirrus confidence is not high"},
-                 {"value": 1, "name": "cirrus", "description": "High confidence cirrus"}]},
-    {"name": "cloud", "description": "Cloud mask", "offset": 3, "length": 1,
-     "classes": [{"value": 0, "name": "not_cloud", "description": "Cloud confidence is not high"},
-                 {"value": 1, "name": "cloud", "description": "High confidence cloud"}]},
-    {"name": "cloud_shadow", "description": "Cloud shadow mask", "offset": 4, "length": 1,
-     "classes": [{"value": 0, "name": "not_shadow", "description": "Cloud shadow confidence is not high"},
-                 {"value": 1, "name": "shadow", "description": "High confidence cloud shadow"}]},
-    {"name": "snow", "description": "Snow/Ice mask", "offset": 5, "length": 1,
-     "classes": [{"value": 0, "name": "not_snow", "description": "Snow/Ice confidence is not high"},
-                 {"value": 1, "name": "snow", "description": "High confidence snow cover"}]},
-    {"name": "clear", "description": "Clear mask", "offset": 6, "length": 1,
-     "classes": [{"value": 0, "name": "not_clear", "description": "Cloud or dilated cloud bits are set"},
-                 {"value": 1, "name": "clear", "description": "Cloud and dilated cloud bits are not set"}]},
-    {"name": "water", "description": "Water mask", "offset": 7, "length": 1,
-     "classes": [{"value": 0, "name": "not_water", "description": "Land or cloud"},
-                 {"value": 1, "name": "water", "description": "Water"}]},
-    {"name": "cloud_confidence", "description": "Cloud confidence levels", "offset": 8, "length": 2,
-     "classes": [{"value": 0, "name": "not_set", "description": "No confidence level set"},
-                 {"value": 1, "name": "low", "description": "Low confidence cloud"},
-                 {"value": 2, "name": "medium", "description": "Medium confidence cloud"},
-                 {"value": 3, "name": "high", "description": "High confidence cloud"}]},
-    {"name": "cloud_shadow_confidence", "description": "Cloud shadow confidence levels", "offset": 10, "length": 2,
-     "classes": [{"value": 0, "name": "not_set", "description": "No confidence level set"},
-                 {"value": 1, "name": "low", "description": "Low confidence cloud shadow"},
-                 {"value": 2, "name": "reserved", "description": "Reserved - value not used"},
-                 {"value": 3, "name": "high", "description": "High confidence cloud shadow"}]},
-    {"name": "snow_confidence", "description": "Snow/Ice confidence levels", "offset": 12, "length": 2,
-     "classes": [{"value": 0, "name": "not_set", "description": "No confidence level set"},
-                 {"value": 1, "name": "low", "description": "Low confidence snow/ice"},
-                 {"value": 2, "name": "reserved", "description": "Reserved - value not used"},
-                 {"value": 3, "name": "high", "description": "High confidence snow/ice"}]},
-    {"name": "cirrus_confidence", "description": "Cirrus confidence levels", "offset": 14, "length": 2,
-     "classes": [{"value": 0, "name": "not_set", "description": "No confidence level set"},
-                 {"value": 1, "name": "low", "description": "Low confidence cirrus"},
-                 {"value": 2, "name": "reserved", "description": "Reserved - value not used"},
-                 {"value": 3, "name": "high", "description": "High confidence cirrus"}]},
-]
+#: USGS QA_PIXEL bit fields (STAC classification:bitfields), from config/qa_pixel.json
+QA_PIXEL_BITFIELDS: list[dict[str, Any]] = json.loads(
+    resources.files("rsvlm_temporal").joinpath("config", "qa_pixel.json").read_text())["bitfields"]
 #: Sentinel-2 SCL codes used by the generator (ESA legend)
 SCL = {"nodata": 0, "shadow": 3, "vegetation": 4, "not_vegetated": 5, "water": 6,
        "cloud_medium": 8, "cloud_high": 9, "cirrus": 10}
@@ -245,7 +213,7 @@ class SensorSeries:
     ``shape``, ``resolution`` metres: Sentinel-2 10 m with 20 m bands / SCL replicated 2x2,
     Landsat 30 m): ``reflectance`` (time, band, y, x) float32 decoded from the written DN (NaN at
     nodata); ``quality`` (time, y, x) the raw SCL (uint8) / QA_PIXEL (uint16); ``flags``
-    (time, y, x) uint8 :mod:`rsvlm_temporal.masks` flags that the quality band encodes.
+    (time, y, x) uint8 :mod:`rsvlm_temporal.io.masks` flags that the quality band encodes.
     ``truth_flags`` (time, y, x) uint8 are the drawn clouds / shadows / cirrus / nodata on the 10 m
     truth grid; ``cloud_cover`` (time,) is ``eo:cloud_cover`` (percent of valid pixels).
     """
@@ -293,41 +261,10 @@ class SceneOutput:
 # --------------------------------------------------------------------------------------------
 
 
-def write_cog(path: str | os.PathLike[str], data: np.ndarray, transform: Affine, crs: str,
-              nodata: float | int | None, resampling: str = "nearest",
-              descriptions: Sequence[str] | None = None, tags: Mapping[str, str] | None = None,
-              predictor: int = 1, atomic: bool = True) -> Path:
-    """Write a 2-D or (band, y, x) array as a deflate Cloud-Optimized GeoTIFF (blocks of 256,
-    overviews when larger than a block), atomically unless ``atomic=False`` (for files inside a
-    private folder that is itself renamed into place)."""
-    arr = data[None] if data.ndim == 2 else data
-    if not atomic:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _cog(Path(path), arr, transform, crs, nodata, resampling, descriptions, tags, predictor)
-        return Path(path)
-    with atomic_path(path) as tmp:
-        _cog(tmp, arr, transform, crs, nodata, resampling, descriptions, tags, predictor)
-    return Path(path)
 
 
-#: GDAL's COG driver takes names, not the GTiff codes (1 none, 2 horizontal, 3 floating point)
-_PREDICTOR = {1: "NO", 2: "STANDARD", 3: "FLOATING_POINT"}
 
 
-def _cog(path: Path, arr: np.ndarray, transform: Affine, crs: str, nodata: float | int | None,
-         resampling: str, descriptions: Sequence[str] | None, tags: Mapping[str, str] | None,
-         predictor: int) -> None:
-    with rasterio.open(
-        path, "w", driver="COG", width=arr.shape[-1], height=arr.shape[-2], count=arr.shape[0],
-        dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata, compress="deflate",
-        predictor=_PREDICTOR[predictor], blocksize=COG_BLOCKSIZE, overview_resampling=resampling,
-    ) as dst:
-        dst.write(arr)
-        if descriptions:
-            for i, d in enumerate(descriptions):
-                dst.set_band_description(i + 1, d)
-        if tags:
-            dst.update_tags(**tags)
 
 
 @dataclass
@@ -622,19 +559,19 @@ def _write_sensor(scene: SyntheticScene, coll: str, scene_dir: Path, keep: bool,
             for b in bands:
                 res = int(table.band(b).resolution)
                 tr, _ = scene.grid.at(res)
-                write_cog(item_dir / f"{S2_ASSETS[b][0]}.tif", r.dn[b], tr, scene.grid.crs, 0, "average",
+                write_array_cog(item_dir / f"{S2_ASSETS[b][0]}.tif", r.dn[b], tr, scene.grid.crs, 0, "average",
                           atomic=atomic)
             tr, _ = scene.grid.at(S2_SCL_RESOLUTION)
-            write_cog(item_dir / "SCL.tif", r.quality, tr, scene.grid.crs, 0, "nearest", atomic=atomic)
+            write_array_cog(item_dir / "SCL.tif", r.quality, tr, scene.grid.crs, 0, "nearest", atomic=atomic)
             item = _s2_item(scene, acq, r, item_dir, proj)
         else:
             tr, _ = scene.grid.at(30)
             product = _landsat_product_id(acq)
             inst = "etm" if acq.platform == "landsat-7" else "oli"
             for b in bands:
-                write_cog(item_dir / f"{product}_{LANDSAT_ASSETS[b][inst][0]}.TIF", r.dn[b], tr,
+                write_array_cog(item_dir / f"{product}_{LANDSAT_ASSETS[b][inst][0]}.TIF", r.dn[b], tr,
                           scene.grid.crs, 0, "average", atomic=atomic)
-            write_cog(item_dir / f"{product}_QA_PIXEL.TIF", r.quality, tr, scene.grid.crs, 1, "nearest",
+            write_array_cog(item_dir / f"{product}_QA_PIXEL.TIF", r.quality, tr, scene.grid.crs, 1, "nearest",
                       atomic=atomic)
             item = _landsat_item(scene, acq, r, item_dir, proj)
         items.append(item)
@@ -665,43 +602,43 @@ def _truth_rasters(scene: SyntheticScene, truth_dir: Path, series: Mapping[str, 
     crs, tr = grid.crs, grid.transform
     files: dict[str, str] = {}
     cn = json.dumps({str(k): v for k, v in CHANGE_CLASSES.items()})
-    write_cog(truth_dir / "change_class.tif", t.change_class, tr, crs, NODATA_CLASS,
+    write_array_cog(truth_dir / "change_class.tif", t.change_class, tr, crs, NODATA_CLASS,
               tags={"class_names": cn, "description": "change class (classes.CHANGE_CLASSES)"}, predictor=1)
     files["change_class"] = "change_class.tif"
-    write_cog(truth_dir / "change_date.tif", _date_raster(t.change_date), tr, crs, -1,
+    write_array_cog(truth_dir / "change_date.tif", _date_raster(t.change_date), tr, crs, -1,
               tags={"units": "days since 1970-01-01", "description": "first date of the change"})
     files["change_date"] = "change_date.tif"
     if t.burn_severity is not None:
         sn = json.dumps({str(k): v for k, v in BURN_SEVERITY_CLASSES.items()})
-        write_cog(truth_dir / "burn_severity.tif", t.burn_severity, tr, crs, NODATA_CLASS,
+        write_array_cog(truth_dir / "burn_severity.tif", t.burn_severity, tr, crs, NODATA_CLASS,
                   tags={"class_names": sn, "description": "burn severity from noise-free dNBR"})
         files["burn_severity"] = "burn_severity.tif"
-        write_cog(truth_dir / "dnbr.tif", t.dnbr.astype(np.float32), tr, crs, float("nan"),
+        write_array_cog(truth_dir / "dnbr.tif", t.dnbr.astype(np.float32), tr, crs, float("nan"),
                   tags={"description": "noise-free dNBR (NBR pre - NBR post) on the fire date"})
         files["dnbr"] = "dnbr.tif"
     if t.permanent_water is not None:
-        write_cog(truth_dir / "permanent_water.tif", t.permanent_water.astype(np.uint8), tr, crs, NODATA_CLASS,
+        write_array_cog(truth_dir / "permanent_water.tif", t.permanent_water.astype(np.uint8), tr, crs, NODATA_CLASS,
                   tags={"description": "1 = permanent water (river)"})
         files["permanent_water"] = "permanent_water.tif"
     for name in ("flood_peak_date", "flood_recession_date"):
         a = getattr(t, name)
         if a is not None:
-            write_cog(truth_dir / f"{name}.tif", _date_raster(a), tr, crs, -1,
+            write_array_cog(truth_dir / f"{name}.tif", _date_raster(a), tr, crs, -1,
                       tags={"units": "days since 1970-01-01"})
             files[name] = f"{name}.tif"
     mn = json.dumps({str(i): m for i, m in enumerate(spectra.MATERIALS)})
     s, e = _day_of(scene.options.start), _day_of(scene.options.end)
     for name, day in (("landcover_start", s), ("landcover_end", e)):
-        write_cog(truth_dir / f"{name}.tif", scene.dominant_material(day), tr, crs, NODATA_CLASS,
+        write_array_cog(truth_dir / f"{name}.tif", scene.dominant_material(day), tr, crs, NODATA_CLASS,
                   tags={"class_names": mn, "date": str(_EPOCH + np.timedelta64(day, "D")),
                         "description": "dominant endmember (spectra.MATERIALS)"})
         files[name] = f"{name}.tif"
     fn = json.dumps({k: int(v) for k, v in masks.FLAGS.items()})
     for coll, ser in series.items():
         name = f"quality_{coll}"
-        write_cog(truth_dir / f"{name}.tif", ser.truth_flags, tr, crs, None, descriptions=ser.item_ids,
+        write_array_cog(truth_dir / f"{name}.tif", ser.truth_flags, tr, crs, None, descriptions=ser.item_ids,
                   tags={"flags": fn, "description": "drawn cloud/shadow/cirrus/nodata per acquisition "
-                                                    "(rsvlm_temporal.masks flags), band i = item i"})
+                                                    "(rsvlm_temporal.io.masks flags), band i = item i"})
         files[name] = f"{name}.tif"
     return files
 
@@ -785,7 +722,7 @@ class AtomicStacIO(DefaultStacIO):
     """pystac IO that writes every JSON file atomically and compactly (one line)."""
 
     def write_text_to_href(self, href: str, txt: str) -> None:  # noqa: D102
-        from ..atomic import write_text_atomic
+        from rsvlm_temporal.atomic import write_text_atomic
 
         write_text_atomic(href, txt)
 
@@ -875,6 +812,19 @@ DEMO_OPTIONS: dict[str, Any] = {
     "s2_revisit_days": 10, "landsat_revisit_days": 16, "landsat_dual_revisit_days": 16,
     "cloud_prob": 0.4,
 }
+#: the dashboard's showcase demo: 252 px (2.5 km at 10 m; 84 px at 30 m Landsat), five years,
+#: clouds on some dates, two scenarios (a readable scene that generates in about half a minute)
+SHOWCASE_OPTIONS: dict[str, Any] = {
+    "size": 252, "start": "2019-01-01", "end": "2023-12-31", "sensors": "both", "seed": 2024,
+    "s2_revisit_days": 15, "landsat_revisit_days": 16, "landsat_dual_revisit_days": 16,
+    "cloud_prob": 0.35,
+}
+#: named demo presets: scene options and scenarios; "small" (the default, the tests' scenes) and
+#: "showcase" (the dashboard's). Each preset has its own cache folder.
+DEMO_PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"options": DEMO_OPTIONS, "scenarios": tuple(SCENARIO_NAMES)},
+    "showcase": {"options": SHOWCASE_OPTIONS, "scenarios": ("wildfire", "flood")},
+}
 _MARKER = ".complete.json"
 
 
@@ -893,7 +843,7 @@ def _demo_worker(args: tuple[str, str, dict[str, Any]]) -> tuple[str, str, dict[
 
 
 def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: int | None = None,
-                 **options: Any) -> Path:
+                 preset: str = "small", **options: Any) -> Path:
     """Path of the packaged demo's root ``catalog.json``, generated on first use.
 
     The demo (all of ``SCENARIO_NAMES`` with ``DEMO_OPTIONS``) lives in ``<cache>/demo-v1`` where
@@ -903,17 +853,23 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
     truth in ``<scenario>/truth/``. The demo is built in a temporary folder and renamed into
     place with a marker file written last, so an interrupted build is never reused; later calls
     return at once. ``workers`` processes generate scenarios in parallel (default: 2 when the
-    calling process runs a single thread, else 1).
+    calling process runs a single thread, else 1). ``preset`` names an entry of
+    :data:`DEMO_PRESETS` (its options and scenarios): "small" (``demo-v1``) or "showcase"
+    (``demo-v1-showcase``, 252 px scenes for the dashboard).
     """
+    if preset not in DEMO_PRESETS:
+        raise SyntheticSceneError(f"unknown demo preset {preset!r}; expected one of {sorted(DEMO_PRESETS)}")
+    preset_opts = DEMO_PRESETS[preset]["options"]
+    scenarios = tuple(DEMO_PRESETS[preset]["scenarios"])
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    opts = {**DEMO_OPTIONS, **options}
+    opts = {**preset_opts, **options}
     SceneOptions.make(**opts)  # validate before doing any work
-    name = DEMO_VERSION
-    if opts != DEMO_OPTIONS:
+    name = DEMO_VERSION if preset == "small" else f"{DEMO_VERSION}-{preset}"
+    if opts != preset_opts:
         digest = hashlib.sha1(json.dumps(opts, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        name = f"{DEMO_VERSION}-{digest}"
+        name = f"{name}-{digest}"
     demo = base / name
-    spec = {"version": DEMO_VERSION, "options": opts, "scenarios": list(SCENARIO_NAMES)}
+    spec = {"version": DEMO_VERSION, "options": opts, "scenarios": list(scenarios)}
     if _demo_ok(demo, spec):
         return demo / "catalog.json"
     base.mkdir(parents=True, exist_ok=True)
@@ -921,7 +877,7 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary folder
     try:
         t0 = time.time()
-        jobs = [(scen, str(tmp / scen), dict(opts)) for scen in SCENARIO_NAMES]
+        jobs = [(scen, str(tmp / scen), dict(opts)) for scen in scenarios]
         if workers is None:  # forking a multi-threaded process (a web app, dask) can deadlock
             workers = min(2, os.cpu_count() or 1) if threading.active_count() == 1 else 1
         n_workers = max(1, min(workers, len(jobs)))
@@ -933,7 +889,7 @@ def demo_catalog(cache_dir: str | os.PathLike[str] | None = None, *, workers: in
         root = pystac.Catalog(
             id="rsvlm-temporal-demo", title="rsvlm-temporal synthetic demo",
             description="Synthetic Sentinel-2 L2A / Landsat C2 L2 scenes with known truth: "
-                        + ", ".join(SCENARIO_NAMES) + ". Truth of each scene in <scenario>/truth/truth.json.",
+                        + ", ".join(scenarios) + ". Truth of each scene in <scenario>/truth/truth.json.",
         )
         for scen, title, items in results:
             root.add_child(_scene_catalog(scen, title, items))

@@ -1,0 +1,108 @@
+"""Building blocks of the per-pixel series engine against hand-computed truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from rsvlm_temporal.change.series import (
+    ENDMEMBERS,
+    SeriesParams,
+    _first_persistent,
+    _run_start,
+    _seasonal_envelope,
+    endmember_matrix,
+    series_kernel,
+)
+from rsvlm_temporal.change.unmixing import fcls
+from rsvlm_temporal.classes import CHANGE_CODES
+
+BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+
+
+def test_fcls_recovers_mixtures_and_obeys_the_constraints() -> None:
+    em = endmember_matrix(BANDS).astype(np.float64)
+    rng = np.random.default_rng(0)
+    truth = rng.dirichlet(np.full(len(ENDMEMBERS), 0.4), 500).T  # (E, P), sparse-ish mixtures
+    frac, rms = fcls(em.T @ truth, em)
+    assert np.abs(frac - truth).max() < 1e-4
+    assert rms.max() < 1e-6
+    noisy = em.T @ truth + rng.normal(0, 0.02, (len(BANDS), 500))
+    frac, rms = fcls(noisy, em)
+    assert frac.min() >= 0 and np.allclose(frac.sum(axis=0), 1)
+    # the same optimum as NNLS with a heavily weighted sum-to-one row (Heinz & Chang 2001)
+    w = 1e4
+    a = np.vstack([em.T, w * np.ones(len(ENDMEMBERS))])
+    ref = np.stack([nnls(a, np.r_[noisy[:, i], w])[0] for i in range(500)], axis=1)
+    assert np.abs(frac - ref).max() < 1e-4
+    assert np.allclose(rms, np.sqrt(((em.T @ frac - noisy) ** 2).mean(axis=0)))
+
+
+def test_fcls_gives_nan_for_pixels_with_a_missing_band() -> None:
+    em = endmember_matrix(BANDS)
+    y = np.tile(em[0][:, None], (1, 3)).astype(np.float64)
+    y[2, 1] = np.nan
+    frac, rms = fcls(y, em)
+    assert np.isnan(frac[:, 1]).all() and np.isnan(rms[1])
+    assert np.allclose(frac[:, 0], np.eye(len(ENDMEMBERS))[0], atol=1e-6)
+
+
+def test_seasonal_envelope_uses_the_same_days_of_the_previous_year_only() -> None:
+    days = np.array([0, 10, 20, 30, 40, 365, 375, 385, 395, 405], np.float64)
+    v = np.array([[1.0], [2.0], [3.0], [4.0], [5.0], [9.0], [9.0], [9.0], [9.0], [9.0]])
+    valid = np.ones_like(v, bool)
+    valid[1] = False  # a cloudy baseline date is not part of the envelope
+    lo, mid, hi = _seasonal_envelope(v, valid, days, window=10)
+    # day 375 looks at days 0..20 of the previous year: 1 and 3 (day 10 is cloudy)
+    assert (lo[6, 0], mid[6, 0], hi[6, 0]) == (1.0, 2.0, 3.0)
+    # day 405 looks at 30..50: 4 and 5
+    assert (lo[9, 0], hi[9, 0]) == (4.0, 5.0)
+    assert np.isnan(lo[:5]).all()  # no previous year
+
+
+def test_first_persistent_skips_clouds_and_needs_n_in_a_row() -> None:
+    flag = np.array([[1], [0], [1], [1], [0], [1]], bool)
+    valid = np.array([[1], [1], [1], [0], [1], [1]], bool)
+    days = np.arange(6, dtype=np.float32) * 10
+    idx, date = _first_persistent(flag, valid, 2, days)
+    assert idx[0] == -1  # t=2 is followed by a cloud (skipped) then a calm t=4
+    flag[4] = True
+    idx, date = _first_persistent(flag, valid, 2, days)
+    assert idx[0] == 2 and date[0] == 20
+
+
+def test_run_start_goes_back_over_the_elevated_run_only() -> None:
+    elevated = np.array([[0, 1], [1, 1], [1, 0], [1, 1], [1, 1]], bool)
+    valid = np.array([[1, 1], [1, 1], [0, 1], [1, 1], [1, 1]], bool)
+    start = _run_start(elevated, valid, np.array([4, 4]))
+    # pixel 0: calm at t=0, elevated from t=1 on (t=2 is cloudy, skipped) -> 1
+    # pixel 1: calm at t=2 -> the run starts at t=3
+    assert start.tolist() == [1, 3]
+    assert _run_start(elevated, valid, np.array([-1, 0])).tolist() == [-1, 0]
+
+
+def _series(days: np.ndarray, spectrum_before: np.ndarray, spectrum_after: np.ndarray, change_day: int,
+            rng: np.random.Generator) -> np.ndarray:
+    spec = np.where(days[:, None] >= change_day, spectrum_after[None], spectrum_before[None])
+    return (spec + rng.normal(0, 0.004, spec.shape)).astype(np.float32)[:, :, None, None]
+
+
+@pytest.mark.parametrize("after, code", [("burned", "burn"), ("bare_soil", "vegetation_loss"),
+                                          ("built_up", "built_up_gain"), ("water_clear", "flood")])
+def test_kernel_names_what_replaced_a_forest_and_when(after: str, code: str) -> None:
+    em = dict(zip(ENDMEMBERS, endmember_matrix(BANDS)))
+    days = np.arange(0, 3 * 365, 10).astype(np.float64)
+    change_day = 600
+    refl = _series(days, em["forest"], em[after], change_day, np.random.default_rng(1))
+    out = series_kernel(refl, days, SeriesParams(), BANDS)
+    assert out[0, 0, 0] == CHANGE_CODES[code]
+    assert out[1, 0, 0] == days[days >= change_day][0]  # dated on the first observation after
+
+
+def test_kernel_keeps_a_stable_forest_unchanged() -> None:
+    em = dict(zip(ENDMEMBERS, endmember_matrix(BANDS)))
+    days = np.arange(0, 3 * 365, 10).astype(np.float64)
+    refl = _series(days, em["forest"], em["forest"], 10**6, np.random.default_rng(2))
+    out = series_kernel(refl, days, SeriesParams(), BANDS)
+    assert out[0, 0, 0] == 0 and np.isnan(out[1, 0, 0])
