@@ -35,6 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rsvlm_temporal.errors import unknown_name
 from rsvlm_temporal.io.sensors import sensor_table
 
 #: wavelength nodes (micrometres) at which every signature is tabulated
@@ -86,7 +87,7 @@ def signature(material: str, wavelengths_um: Sequence[float]) -> np.ndarray:
     try:
         table = SIGNATURES[material]
     except KeyError:
-        raise KeyError(f"unknown material {material!r}; expected one of {list(MATERIALS)}") from None
+        raise unknown_name("material", material, MATERIALS) from None
     return _interp(table, wavelengths_um)
 
 

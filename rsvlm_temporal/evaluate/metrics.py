@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from rsvlm_temporal.errors import ParameterError
+
 __all__ = ["ConfusionCounts", "binary_metrics", "confusion_counts", "evaluate_labelled"]
 
 
@@ -90,7 +92,7 @@ def _bool(a: Any, name: str) -> np.ndarray:
     if arr.dtype == bool:
         return arr
     if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN; expected a boolean (or 0/1) array")
+        raise ParameterError(f"{name} contains NaN; expected a boolean (or 0/1) array")
     return arr != 0
 
 
@@ -101,10 +103,10 @@ def confusion_counts(pred: Any, truth: Any, valid: Any | None = None) -> Confusi
     """
     p, t = _bool(pred, "pred"), _bool(truth, "truth")
     if p.shape != t.shape:
-        raise ValueError(f"pred shape {p.shape} differs from truth shape {t.shape}")
+        raise ParameterError(f"pred shape {p.shape} differs from truth shape {t.shape}")
     v = np.ones(p.shape, bool) if valid is None else _bool(valid, "valid")
     if v.shape != p.shape:
-        raise ValueError(f"valid shape {v.shape} differs from pred shape {p.shape}")
+        raise ParameterError(f"valid shape {v.shape} differs from pred shape {p.shape}")
     p, t = p[v], t[v]
     return ConfusionCounts(
         tp=int(np.count_nonzero(p & t)), fp=int(np.count_nonzero(p & ~t)),
@@ -129,10 +131,10 @@ def evaluate_labelled(
     """
     ch, nc = _bool(change_label, "change_label"), _bool(nochange_label, "nochange_label")
     if ch.shape != nc.shape:
-        raise ValueError(f"change_label shape {ch.shape} differs from nochange_label {nc.shape}")
+        raise ParameterError(f"change_label shape {ch.shape} differs from nochange_label {nc.shape}")
     both = int(np.count_nonzero(ch & nc))
     if both:
-        raise ValueError(f"{both} pixels are labelled both changed and unchanged; expected disjoint labels")
+        raise ParameterError(f"{both} pixels are labelled both changed and unchanged; expected disjoint labels")
     labelled = ch | nc
     if pred_valid is not None:
         pv = _bool(pred_valid, "pred_valid")

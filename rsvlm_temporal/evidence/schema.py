@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from rsvlm_temporal.atomic import write_json_atomic
+from rsvlm_temporal.errors import UnknownNameError
 from rsvlm_temporal.quality import NOTE_KINDS, QualityNote  # noqa: F401  (part of the schema)
 from rsvlm_temporal.timeutil import iso_date
 
@@ -156,7 +157,7 @@ class Evidence:
         for c in self.classes:
             if c.name == name:
                 return c
-        raise KeyError(f"no class {name!r} in the evidence; classes: {[c.name for c in self.classes]}")
+        raise UnknownNameError(f"no class {name!r} in the evidence; classes: {[c.name for c in self.classes]}")
 
 
 def jsonable(o: Any) -> Any:

@@ -10,6 +10,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from rsvlm_temporal.errors import ConfigError
+
 NODATA = np.uint8(1)
 CLOUD = np.uint8(2)
 SHADOW = np.uint8(4)
@@ -54,7 +56,7 @@ def lookup_table(quality: Mapping[str, Any]) -> np.ndarray:
         for bit, names in quality["bits"].items():
             lut[(values >> int(bit)) & 1 == 1] |= flags_from_names(names)
     else:
-        raise ValueError(f"unknown quality kind {quality['kind']!r}; expected 'classes' or 'bits'")
+        raise ConfigError(f"unknown quality kind {quality['kind']!r} in the sensor table; expected 'classes' or 'bits'")
     return lut
 
 

@@ -20,7 +20,7 @@ from rsvlm_temporal.compute.blocks import (
     date_block_to_days,
     nodata_of,
 )
-from rsvlm_temporal.errors import GridError
+from rsvlm_temporal.errors import GridError, unknown_name
 
 #: colour ramp of continuous quicklooks (viridis anchors, low -> high)
 RAMP: tuple[tuple[int, int, int], ...] = (
@@ -88,7 +88,7 @@ def write_quicklook_png(
     from PIL import Image
 
     if kind not in ("class", "rgb", "continuous"):
-        raise ValueError(f"kind {kind!r} is unknown; expected 'class', 'rgb' or 'continuous'")
+        raise unknown_name("quicklook kind", kind, ("class", "rgb", "continuous"))
     if kind == "rgb":
         if bands is not None:
             da = da.sel(band=list(bands))
