@@ -60,6 +60,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from rsvlm_temporal.synth import write_scene
 
+    if getattr(args, "prompt", None):  # text to scene (rsvlm_temporal.synth.prompt)
+        from rsvlm_temporal.synth.prompt import write_prompt_scene
+
+        out, spec = write_prompt_scene(Path(args.out), args.prompt, size=min(args.size, 48))
+        print(json.dumps({"catalog": str(out.catalog_path), "spec": spec}, default=str))
+        return 0
+
     for scenario in args.scenario:
         out = write_scene(Path(args.out) / scenario, scenario, seed=args.seed, size=args.size,
                           start=args.start, end=args.end)
@@ -116,9 +123,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.dataset == "synthetic":
         from rsvlm_temporal.evaluate.synthetic import evaluate_synthetic, table
 
-        reports = evaluate_synthetic(args.scenario or None, args.out, workers=args.workers or 1,
+        reports = evaluate_synthetic(args.scenario or SCENARIO_NAMES, args.out, workers=args.workers or 1,
                                      **({"seed": args.seed} if args.seed is not None else {}))
         print(table(reports))
+        return 0
+    if args.dataset in ("real", "oscd"):  # every real labelled set (or the OSCD cities only)
+        from rsvlm_temporal.evaluate.real import default_data_dir, evaluate_real, real_table
+
+        data = Path(args.data) if args.data else default_data_dir()
+        if args.dataset == "oscd" and (data / "oscd_s2").is_dir() is False and data.name == "oscd_s2":
+            data = data.parent
+        sets = ("taizhou", "oscd", "levir") if args.dataset == "real" else ("oscd",)
+        print(real_table(evaluate_real(data, args.out, method=args.method, sets=sets)))
         return 0
     if not args.data:
         raise RsvlmError(f"evaluate {args.dataset} needs --data: the dataset folder (../shared/data/...)")
@@ -188,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start", default="2018-01-01")
     s.add_argument("--end", default="2024-12-31")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--prompt", help="text to scene: 'a wildfire in the south-east in summer 2021, then regrowth'")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("analyze", help="change analysis of an AOI and period; writes COG/GeoJSON/PNG/evidence")
@@ -212,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("evaluate", help="evaluate on real labelled data (../shared/data)")
-    s.add_argument("dataset", choices=["synthetic", "taizhou", "levir"])
-    s.add_argument("--data", help="dataset folder (taizhou, levir)")
+    s.add_argument("dataset", choices=["synthetic", "taizhou", "levir", "real", "oscd"])
+    s.add_argument("--data", help="dataset folder (taizhou, levir; real, oscd: ../shared/data, the default)")
     s.add_argument("--out", default="rsvlm-eval-output")
     s.add_argument("--method", default="irmad", choices=METHODS, metavar="METHOD",
                    help=f"change magnitude: one of {', '.join(METHODS)}")

@@ -89,3 +89,21 @@ class LanguageError(RsvlmError, ValueError):
 def unknown_name(what: str, name: object, valid: "Iterable[str]") -> UnknownNameError:
     """The error for a name missing from a lookup table: ``unknown {what} 'x'; expected one of [...]``."""
     return UnknownNameError(f"unknown {what} {name!r}; expected one of {sorted(valid)}")
+
+
+class OutputError(RsvlmError, OSError):
+    """An output path cannot be written as asked: empty, a file where a folder is expected, a
+    device or other special file, an unwritable folder, a full disk."""
+
+
+class BusyError(OutputError):
+    """Another run is writing into the same result folder (its lock is held)."""
+
+
+class LimitError(ParameterError):
+    """A run would exceed a resource limit (grid size, memory, workers, response size, pages);
+    the message names the limit and how to raise it."""
+
+
+class DeadlineError(CatalogError):
+    """A remote server did not finish answering within the deadline."""

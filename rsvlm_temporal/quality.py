@@ -26,6 +26,12 @@ NOTE_KINDS: dict[str, str] = {
     "bitemporal_only": "too few dates over too short a time for the series engine: only the "
                        "change magnitude between two periods",
     "no_valid_pixel": "no valid pixel in the AOI (everything is nodata or masked)",
+    "season_mismatch": "the two dates of a bitemporal analysis lie in different seasons "
+                       "(``dates``: the two dates): vegetation differences are read as seasonal",
+    "irmad_not_converged": "the iterative change magnitude (IR-MAD / ISFA) stopped before "
+                           "converging; the last well-posed iteration is used",
+    "no_spectral_classes": "the bitemporal pair is not reflectance 0-1 (raw DN) or lacks the "
+                           "bands the class rules need: change mask only, no change classes",
     "unclassified": "a free-text note (given as text, or read from a schema version 1 file)",
 }
 

@@ -20,3 +20,12 @@ def shared_data() -> Path:
             "or set RSVLM_SHARED_DATA"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def presto_pt() -> Path:
+    """The original Presto checkpoint in ../shared/data/weights (skips where it is absent)."""
+    p = SHARED_DATA / "weights" / "presto" / "default_model.pt"
+    if not p.is_file():
+        pytest.skip(f"real Presto checkpoint not found at {p}: clone with ../shared beside the repo")
+    return p

@@ -16,7 +16,8 @@ from rsvlm_temporal.io.sensors import sensor_table
 def test_tables_match_the_published_conventions() -> None:
     assert classes.NODATA_CLASS == 255
     assert classes.CHANGE_CLASSES == {0: "no_change", 1: "burn", 2: "flood", 3: "vegetation_loss",
-                                      4: "vegetation_gain", 5: "built_up_gain"}
+                                      4: "vegetation_gain", 5: "built_up_gain", 6: "water_gain",
+                                      7: "water_loss", 8: "seasonal", 9: "other_change"}
     # Key & Benson (2006) dNBR class bounds
     assert classes.BURN_SEVERITY_BOUNDS == {1: float("-inf"), 2: -0.1, 3: 0.1, 4: 0.27, 5: 0.44, 6: 0.66}
     assert classes.MAGNITUDE_CLASSES == {0: "no_change", 1: "change"}

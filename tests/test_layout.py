@@ -20,12 +20,13 @@ STAGES: dict[str, int] = {
     "errors": 0, "classes": 0, "grid": 0, "atomic": 0, "timeutil": 0, "quality": 0, "config": 0,
     "compute": 0,
     # catalog + cube -> change -> model -> evidence -> language -> outputs
-    "io": 1, "change": 2, "model": 3, "evidence": 4, "language": 5, "outputs": 6, "viewer": 6,
+    "io": 1, "change": 2, "model": 3, "evidence": 4, "language": 5, "outputs": 6,
     # around the flow: the scene generator (built with the flow's physics and writers) and the
     # trainers (on its scenes)
     "synth": 7, "train": 8,
-    # the whole flow for one AOI; the evaluations run it as a user does; the CLI and the API on top
-    "pipeline": 10, "evaluate": 11, "cli": 12, "__init__": 12,
+    # the whole flow for one AOI, and the dashboard's library (frames, runs, exports) over it;
+    # the evaluations run the flow as a user does; the CLI and the API on top
+    "pipeline": 10, "viewer": 10, "evaluate": 11, "cli": 12, "__init__": 12,
 }
 FLOW_FOLDERS = ["io", "change", "model", "evidence", "language", "outputs"]
 

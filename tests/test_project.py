@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import tomllib
-from conftest import REPO
 
 from rsvlm_temporal.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _names(reqs: list[str]) -> set[str]:

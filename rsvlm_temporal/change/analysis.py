@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsvlm_temporal.change.bitemporal import BITEMPORAL_BANDS, bitemporal_classes, is_reflectance
 from rsvlm_temporal.change.magnitude import change_magnitude, check_method
 from rsvlm_temporal.change.series import LAYERS, SeriesParams, series_kernel
+from rsvlm_temporal.change.thresholds import DEFAULT_THRESHOLD
 from rsvlm_temporal.classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
 from rsvlm_temporal.compute.store import open_stack_array, write_stack
 from rsvlm_temporal.errors import InsufficientDataError, PeriodError, UnknownBandError
@@ -46,6 +48,9 @@ class ChangeResult:
     255 no data), change_date / flood_onset / flood_recession (datetime64[D], NaT none),
     confidence (0-1), burn_severity (uint8, classes.BURN_SEVERITY_CLASSES), dnbr, permanent_water,
     change_magnitude (NaN no data), change_mask (uint8: 0 no change, 1 change, 255 no data).
+    Bitemporal: change_magnitude, change_mask (real change: the seasonal difference is not
+    change) and, for a reflectance pair, change_class (incl. water_gain, water_loss, seasonal,
+    other_change), burn_severity and dnbr from :mod:`rsvlm_temporal.change.bitemporal`.
     ``clear_counts``: clear pixels per date (time,), already computed. ``notes``: why the
     result may rest on insufficient data (typed :class:`QualityNote`, for the evidence).
     """
@@ -364,6 +369,14 @@ def magnitude_phase(before: xr.DataArray, after: xr.DataArray, periods: tuple[st
         change_mask = xr.where(mag.valid, mag.mask, NODATA_CLASS).astype(np.uint8)
         change_mask.attrs.update(mag.mask.attrs)
         mag_method, mag_threshold = mag.method, getattr(mag, "threshold", None)
+        if mag.details.get("not_converged"):
+            notes.append(QualityNote("irmad_not_converged", str(mag.details["not_converged"])))
+        if mag.details.get("shrinkage") == 1.0 and mag.iterations > 1 and mag.method in ("irmad", "isfa"):
+            notes.append(QualityNote(
+                "irmad_not_converged",
+                f"{mag.method}: chi-square reweighting with {mag.details.get('dof')} variate(s) "
+                "degenerates; the no-change variances are left uncorrected (chi2 threshold and "
+                "no-change probability uncalibrated)"))
     elif not series_mode:
         raise InsufficientDataError(
             f"no pixel is clear in both periods: {where}; they do not overlap in space, so there is "
@@ -416,13 +429,42 @@ def series_phase(p: _Period, params: SeriesParams, block: int) -> tuple[dict[str
     return layers, notes
 
 
+def bitemporal_phase(before: xr.DataArray, after: xr.DataArray, change_mask: xr.DataArray,
+                     dates: tuple[np.datetime64, np.datetime64]) -> tuple[dict[str, xr.DataArray], list[QualityNote]]:
+    """Phase 5 of a bi-temporal analysis: change classes from the two period composites
+    (:func:`rsvlm_temporal.change.bitemporal.bitemporal_classes`: what replaced what, seasonal
+    difference as its own class) and the change mask of real change (the magnitude's mask less
+    the seasonal difference and isolated pixels; 255 where the magnitude has no data). Raw DN
+    (not reflectance 0-1) or missing bands: the magnitude mask only, and a
+    ``no_spectral_classes`` note. Reads a strided sample of ``before`` (the reflectance check)."""
+    bands = [str(b) for b in before.band.values]
+    missing = [b for b in BITEMPORAL_BANDS if b not in bands]
+    if missing or not is_reflectance(before):
+        why = (f"the composites lack bands {missing}" if missing else
+               "the pair is not reflectance 0-1 (raw DN: a catalog without scale/offset)")
+        return {"change_mask": change_mask}, [QualityNote(
+            "no_spectral_classes",
+            f"{why}: the spectral class rules (indices, unmixing) do not apply, so the result is the "
+            "change mask of the magnitude only, with no change classes")]
+    bt = bitemporal_classes(before, after, change_mask == 1, dates)
+    nodata = change_mask == NODATA_CLASS
+    layers = {
+        "change_class": xr.where(nodata, NODATA_CLASS, bt.change_class).astype(np.uint8),
+        "burn_severity": xr.where(nodata, NODATA_CLASS, bt.burn_severity).astype(np.uint8),
+        "dnbr": bt.dnbr.where(~nodata),
+        "change_mask": xr.where(nodata, NODATA_CLASS, bt.change_mask).astype(np.uint8),
+    }
+    layers["change_mask"].attrs.update(change_mask.attrs)
+    return layers, list(bt.notes)
+
+
 def assemble(layers: dict[str, xr.DataArray], cube: xr.DataArray, mode: str) -> xr.Dataset:
     """Phase 6, the result Dataset: every layer georeferenced like the cube, class names set."""
     attrs = georef_attrs(cube)
     ds = xr.Dataset(layers)
     for v in ds.data_vars.values():
         v.attrs.update(attrs)
-    if mode == "series":
+    if "change_class" in ds:
         ds["change_class"].attrs["class_names"] = CHANGE_CLASSES
         ds["burn_severity"].attrs["class_names"] = BURN_SEVERITY_CLASSES
     ds.attrs.update(attrs)
@@ -436,7 +478,7 @@ def analyze(
     *,
     params: SeriesParams | None = None,
     magnitude_method: str = "irmad",
-    magnitude_threshold: str | float = "otsu",
+    magnitude_threshold: str | float = DEFAULT_THRESHOLD,
     period_days: int = 365,
     block: int = 64,
     workdir: str | Path | None = None,
@@ -457,7 +499,9 @@ def analyze(
 
     The phases, each a function of this module: :func:`check_request` (names and dates, no
     pixel read), :func:`clear_pass`, :func:`anchor_periods`, :func:`magnitude_phase`,
-    :func:`series_phase`, :func:`assemble`.
+    :func:`series_phase` (series) or :func:`bitemporal_phase` (two periods: classes from the
+    spectra of both, :mod:`rsvlm_temporal.change.bitemporal`), :func:`assemble`. The default
+    threshold (``"auto"``) tests the magnitude for two modes before cutting it.
 
     Bad input fails loudly: :class:`UnknownNameError` for an unknown ``magnitude_method`` or
     threshold name (before any read); :class:`PeriodError` when ``start`` > ``end``;
@@ -497,7 +541,11 @@ def analyze(
         notes.append(QualityNote(
             "bitemporal_only",
             f"{int(clear.sum())} acquisitions with clear pixels over {span} days (the series engine needs >= "
-            f"{MIN_SERIES_OBS} over >= {MIN_SERIES_DAYS} days): no seasonal baseline, so no "
-            "per-pixel classes or dates; only the change magnitude between the two periods"))
+            f"{MIN_SERIES_OBS} over >= {MIN_SERIES_DAYS} days): no seasonal baseline, so no per-pixel "
+            "dates; the change magnitude between the two periods and classes from their spectra"))
+        if "change_mask" in layers and magnitude.size:
+            bt_layers, bt_notes = bitemporal_phase(before, after, change_mask, (t0, t1))
+            layers.update(bt_layers)
+            notes += bt_notes
     ds = assemble(layers, p.cube, mode)
     return ChangeResult(ds, p.clear_counts, s, e, mode, params, mag_method, mag_threshold, notes)

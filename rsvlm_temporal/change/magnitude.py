@@ -57,8 +57,9 @@ probability) stay lazy dask arrays. A threshold from the data (Otsu, mixture) co
 plain CVA with a numeric threshold computes nothing until asked.
 
 With few, highly correlated bands (RGB) the reweighting can keep raising the canonical correlations
-towards 1 while the weights concentrate on ever fewer pixels. Iteration stops (with a
-``RuntimeWarning``, ``converged=False``) when the effective number of weighted pixels
+towards 1 while the weights concentrate on ever fewer pixels. Iteration stops (no printed warning:
+``converged=False`` and the reason in ``details["not_converged"]``, which the change analysis turns
+into a typed ``irmad_not_converged`` quality note) when the effective number of weighted pixels
 ``(sum w)^2 / sum w^2`` falls below ``2k + 2`` or the weighted covariance becomes singular, and the
 last well-posed iteration is used.
 
@@ -74,7 +75,7 @@ Thresholds (``changed = magnitude > threshold``):
   ``P(chi2_k > Z) < alpha``, i.e. ``threshold = sqrt(chi2_k.isf(alpha))``.
 * a number: used as is, in magnitude units.
 
-Default: ``method="irmad", threshold="otsu"``. IR-MAD because it is the published unsupervised
+Default: ``method="irmad", threshold="auto"`` (before: ``"otsu"``). IR-MAD because it is the published unsupervised
 method that is invariant to linear radiometric differences between dates (raw DN of different
 sensors/dates, or surface reflectance with residual calibration differences) and is used operationally
 for multi-sensor change detection and relative normalisation (Canty & Nielsen 2008); Otsu on the
@@ -89,7 +90,6 @@ cva+otsu 0.892, irmad+chi2 (alpha 0.01, calibrated) 0.748.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -99,12 +99,15 @@ from scipy import linalg, special
 
 from rsvlm_temporal.change.thresholds import (  # noqa: F401  (re-exported: part of this module's API)
     DEFAULT_BINS,
+    DEFAULT_THRESHOLD,
+    THRESHOLDS,
     check_threshold,
     histogram,
     mixture_from_histogram,
     mixture_threshold,
     otsu_from_histogram,
     otsu_threshold,
+    regularise_mask,
     threshold_value,
 )
 from rsvlm_temporal.compute.blocks import is_dask, reduce_blocks
@@ -131,7 +134,7 @@ __all__ = [
 #: dask chunk side (px) the statistics passes merge small chunks up to (see _for_fit)
 FIT_BLOCK = 256
 
-ThresholdSpec = Literal["otsu", "mixture", "chi2"] | float
+ThresholdSpec = Literal["auto", "otsu", "mixture", "chi2"] | float
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,7 +485,9 @@ def _iterate(
     reweight: bool,
     convergence: Callable[[np.ndarray], np.ndarray],
     name: str,
-) -> tuple[LinearChangeTransform, np.ndarray, int, bool, int, list[np.ndarray]]:
+) -> tuple[LinearChangeTransform, np.ndarray, int, bool, int, list[np.ndarray], str | None]:
+    """The (re)weighted fit; returns the transform, its statistic, the fits made, whether it
+    converged, the valid pixels, the history and why it stopped early (None: converged)."""
     if max_iter < 1:
         raise ParameterError(f"max_iter must be >= 1; got {max_iter}")
     q = z.shape[0]
@@ -520,15 +525,14 @@ def _iterate(
             converged = True
             break
         prev = cur
+    # no printed warning: the reason travels with the fit (``details["not_converged"]``) and
+    # the change analysis turns it into a typed quality note (``irmad_not_converged``)
+    reason = None
     if not converged:
         why = stopped or f"it did not converge in {max_iter} iterations (tol {tol})"
-        warnings.warn(
-            f"{name} stopped early: {why}; the result uses iteration {fits}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        reason = f"{name} stopped early: {why}; the result uses iteration {fits}"
     assert t is not None
-    return t, history[-1], fits, converged, n, history
+    return t, history[-1], fits, converged, n, history, reason
 
 
 def _fit_result(
@@ -600,13 +604,10 @@ def reweighting_shrinkage(dof: int, iterations: int) -> float:
 
 
 def _calibrated(t: LinearChangeTransform, iterations: int) -> tuple[LinearChangeTransform, float]:
+    """The chi-square-calibrated transform and the shrinkage applied (1.0 when the reweighting
+    degenerates, k <= 2: the variances are then left uncorrected, and the caller says so)."""
     kappa = reweighting_shrinkage(t.k, iterations)
     if not kappa > 1e-6:
-        warnings.warn(
-            f"chi-square reweighting with {t.k} variate(s) degenerates (shrinkage {kappa:.2g}); "
-            "the no-change variances are left uncorrected",
-            RuntimeWarning, stacklevel=4,
-        )
         return t, 1.0
     return LinearChangeTransform(wx=t.wx, wy=t.wy, c=t.c, var=t.var / kappa), kappa
 
@@ -676,7 +677,7 @@ def irmad(
     """
     before, after = _prepare(before, after)
     z = _stack(before, after)
-    t, rho, it, conv, n, hist = _iterate(
+    t, rho, it, conv, n, hist, why = _iterate(
         _for_fit(z), _cca_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=lambda r: r, name="IR-MAD",
     )
@@ -686,7 +687,8 @@ def irmad(
     method = "irmad" if max_iter > 1 else "mad"
     return _fit_result(
         before, z, t, method, chi_square=True, iterations=it, converged=conv, n_valid=n,
-        details={"canonical_correlations": rho, "history": hist, "shrinkage": kappa},
+        details={"canonical_correlations": rho, "history": hist, "shrinkage": kappa,
+                 "not_converged": why},
         units="standard deviations",
     )
 
@@ -708,7 +710,7 @@ def isfa(
     """
     before, after = _prepare(before, after)
     z = _stack(before, after)
-    t, lam, it, conv, n, hist = _iterate(
+    t, lam, it, conv, n, hist, why = _iterate(
         _for_fit(z), _sfa_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=np.sqrt, name="ISFA",
     )
@@ -718,7 +720,7 @@ def isfa(
     method = "isfa" if max_iter > 1 else "sfa"
     return _fit_result(
         before, z, t, method, chi_square=True, iterations=it, converged=conv, n_valid=n,
-        details={"eigenvalues": lam, "history": hist, "shrinkage": kappa},
+        details={"eigenvalues": lam, "history": hist, "shrinkage": kappa, "not_converged": why},
         units="standard deviations",
     )
 
@@ -770,7 +772,7 @@ METHOD_TABLE: dict[str, MethodSpec] = {
 METHODS: tuple[str, ...] = tuple(METHOD_TABLE)
 
 
-def check_method(method: str, threshold: str | float = "otsu", alpha: float = 0.01) -> str:
+def check_method(method: str, threshold: str | float = DEFAULT_THRESHOLD, alpha: float = 0.01) -> str:
     """The lower-cased method name, with ``method`` and ``threshold`` checked against
     :data:`METHOD_TABLE` and :data:`~rsvlm_temporal.change.thresholds.THRESHOLDS` before any
     pixel is read (:class:`UnknownNameError` listing the valid names)."""
@@ -785,7 +787,7 @@ def change_magnitude(
     before: xr.DataArray,
     after: xr.DataArray,
     method: str = "irmad",
-    threshold: ThresholdSpec = "otsu",
+    threshold: ThresholdSpec = DEFAULT_THRESHOLD,
     *,
     alpha: float = 0.01,
     bins: int = DEFAULT_BINS,
@@ -797,7 +799,8 @@ def change_magnitude(
     or dask; any CRS (kept from ``before``: attrs ``crs``, ``epsg``, ``transform``,
     ``resolution``, coords ``x``/``y``). ``method``: ``"irmad"`` (default), ``"mad"``, ``"isfa"``,
     ``"sfa"``, ``"cva"`` (standardised) or ``"cva-raw"`` (plain difference, = ``standardise=False``).
-    ``threshold``: ``"otsu"`` (default), ``"mixture"``, ``"chi2"`` (chi-square methods; changed
+    ``threshold``: ``"auto"`` (default: a bimodality test before any cut, then a 3 x 3 majority;
+    see :mod:`~rsvlm_temporal.change.thresholds`), ``"otsu"``, ``"mixture"``, ``"chi2"`` (chi-square methods; changed
     where no-change probability < ``alpha``) or a number in magnitude units. ``method_kwargs`` go
     to the method (``max_iter``, ``tol``, ``regularisation``, ``standardise``).
 
@@ -812,10 +815,14 @@ def change_magnitude(
     thr, tm = threshold_value(threshold, mag, fit, bins, alpha, details)
     attrs = {**georef_attrs(mag), "long_name": "change mask (1 = changed)", "method": fit.method,
              "threshold": thr, "threshold_method": tm}
-    mask = (mag > thr).rename("change").assign_attrs(attrs)
     valid = mag.notnull().rename("valid").assign_attrs(
         {**georef_attrs(mag), "long_name": "valid in both images"}
     )
+    mask = (mag > thr).rename("change")
+    if tm in THRESHOLDS and THRESHOLDS[tm].regularise:
+        mask = regularise_mask(mask, valid).rename("change")
+        attrs["regularised"] = "3x3 majority"
+    mask = mask.assign_attrs(attrs)
     details["n_valid"] = fit.n_valid
     details["transform"] = fit.transform
     details["dof"] = fit.dof

@@ -1,5 +1,21 @@
 """Thresholds of a change magnitude: Otsu (1979), a two-Gaussian mixture fitted by EM (Bruzzone
-& Prieto 2000) and the chi-square tail of the no-change model (IR-MAD, iSFA).
+& Prieto 2000), the chi-square tail of the no-change model (IR-MAD, iSFA), and the default
+``"auto"``: a bimodality test before any cut, so that a unimodal (no-change only) magnitude is
+not split in half.
+
+``"auto"`` (:func:`auto_threshold`): fit a two-Gaussian mixture by EM (as ``"mixture"``); the
+histogram is called bimodal only when the change component's mean lies more than 2 no-change
+standard deviations above the no-change mean (``(mu1 - mu0) / s0 > 2``: Ashman's D of Ashman,
+Bird & Zepf 1994, AJ 108:2348, with the no-change spread for both components, because a change
+component is broad and skewed and the symmetric D would call a clear two-population magnitude
+one mode) and the two-component model beats one Gaussian by the Bayesian information criterion,
+and (a norm) the log magnitude holds beyond its robust no-change tail more than ``TAIL_EXCESS`` =
+10 times a Gaussian's 0.1 %: a no-change magnitude is skewed and heavy-tailed, about log-normal
+at worst, so only an upper tail far heavier than a log-normal one is a population of change. Ashman's symmetric D is reported beside it. Bimodal: the mixture's Bayes boundary. Unimodal: no split
+at the mode; only the tail beyond the robust no-change model ``median + z * 1.4826 * MAD``
+(of the log for a norm; z of a one-sided 0.1 % tail, 3.09) is flagged. Neither constant is fitted to any data set. The
+rule also asks for spatial regularisation of the mask (:func:`regularise_mask`: a 3 x 3
+majority, the patch scale of a change that is more than one mixed pixel).
 
 One lookup table, :data:`THRESHOLDS`, names the rules: it feeds :func:`threshold_value`, the
 CLI's choices and the error that lists the valid names (:func:`check_threshold`, run before any
@@ -162,6 +178,120 @@ def mixture_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
     return mixture_from_histogram(*histogram(values, bins))["threshold"]
 
 
+#: separation (no-change standard deviations) above which the change component is a mode of its own
+SEPARATION_MIN = 2.0
+#: z of the one-sided no-change tail flagged when the magnitude is unimodal (P = 0.001)
+TAIL_Z = float(special.ndtri(1 - 0.001))
+#: how many times a Gaussian's share the upper tail of the log magnitude (beyond the robust
+#: no-change tail) must hold to be a population of its own (a log-normal holds 1x)
+TAIL_EXCESS = 10.0
+#: side (px) of the majority filter of the regularised mask
+REGULARISE_SIZE = 3
+
+
+def _binned_loglik(h: np.ndarray, e: np.ndarray, pi: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> float:
+    """Log-likelihood of histogram counts ``h`` (edges ``e``) under a Gaussian mixture, by the
+    probability mass of each bin (exact for binned data)."""
+    cdf = special.ndtr((e[None, :] - mu[:, None]) / sd[:, None])  # (K, bins + 1)
+    mass = (pi[:, None] * np.diff(cdf, axis=1)).sum(axis=0)
+    mass = np.maximum(mass, 1e-300)
+    return float((h * np.log(mass)).sum())
+
+
+def bimodality(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """Is the histogram (``counts``, ``edges``) two modes or one?
+
+    Returns ``{"bimodal", "separation", "ashman_d", "delta_bic", "mixture", "median", "mad"}``:
+    the two-Gaussian EM fit (None when it has no boundary), the separation ``(mu1 - mu0) / s0``
+    and Ashman's D of its components, the BIC of one Gaussian minus that of the two-component
+    model (> 0: two fit better), and the robust centre / spread (median, MAD, in magnitude
+    units) of the histogram. ``bimodal`` is ``separation > SEPARATION_MIN`` and ``delta_bic > 0``.
+    """
+    h = np.asarray(counts, dtype=np.float64)
+    e = np.asarray(edges, dtype=np.float64)
+    c = (e[:-1] + e[1:]) / 2
+    n = float(h.sum())
+    if n <= 0:
+        raise InsufficientDataError("empty histogram; expected at least one value to threshold")
+    cum = np.cumsum(h) / n
+    med = float(np.interp(0.5, cum, e[1:]))
+    dev = np.abs(c - med)
+    order = np.argsort(dev)
+    mad = float(dev[order][np.searchsorted(np.cumsum(h[order]) / n, 0.5)])
+    mad = max(mad, float(e[1] - e[0]) / 2)
+    mu1 = float(np.average(c, weights=h))
+    sd1 = max(math.sqrt(float(np.average((c - mu1) ** 2, weights=h))), float(e[1] - e[0]) / math.sqrt(12))
+    ll1 = _binned_loglik(h, e, np.array([1.0]), np.array([mu1]), np.array([sd1]))
+    out: dict[str, Any] = {"bimodal": False, "separation": 0.0, "ashman_d": 0.0, "delta_bic": -np.inf,
+                           "mixture": None, "median": med, "mad": mad}
+    try:
+        mix = mixture_from_histogram(h, e)
+    except InsufficientDataError:
+        return out
+    mu, sd, pi = mix["means"], mix["stds"], mix["weights"]
+    ll2 = _binned_loglik(h, e, pi, mu, sd)
+    d = math.sqrt(2.0) * abs(float(mu[1] - mu[0])) / math.sqrt(float(sd[0] ** 2 + sd[1] ** 2))
+    dbic = (-2 * ll1 + 2 * math.log(n)) - (-2 * ll2 + 5 * math.log(n))
+    sep = float(mu[1] - mu[0]) / float(sd[0])
+    out.update(mixture=mix, separation=sep, ashman_d=d, delta_bic=float(dbic),
+               bimodal=bool(sep > SEPARATION_MIN and dbic > 0))
+    return out
+
+
+def auto_from_histogram(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """The ``"auto"`` threshold of a histogram: the mixture boundary when :func:`bimodality`
+    finds two modes, else the robust no-change tail ``median + TAIL_Z * 1.4826 * MAD``. Returns the
+    :func:`bimodality` report plus ``"threshold"`` and ``"split"`` (``"mixture"`` or ``"tail"``)."""
+    rep = bimodality(counts, edges)
+    tail = rep["median"] + TAIL_Z * 1.4826 * rep["mad"]
+    if rep["bimodal"]:
+        thr, how = float(rep["mixture"]["threshold"]), "mixture"
+    else:
+        thr, how = tail, "tail"
+    rep.update(threshold=float(thr), split=how, tail=float(tail))
+    return rep
+
+
+def auto_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
+    """The ``"auto"`` threshold (bimodality test, then mixture boundary or no-change tail) of
+    the finite ``values`` (numpy, dask or xarray), in their units."""
+    return float(auto_rule_threshold(values, bins)["threshold"])
+
+
+def _majority(block: np.ndarray, size: int) -> np.ndarray:
+    from scipy import ndimage
+
+    b = np.asarray(block)
+    ok = b >= 0
+    votes = ndimage.uniform_filter((b == 1).astype(np.float32), size, mode="nearest")
+    valid = ndimage.uniform_filter(ok.astype(np.float32), size, mode="nearest")
+    out = (votes > valid / 2).astype(np.int8)
+    return np.where(ok, out, -1).astype(np.int8)
+
+
+def regularise_mask(mask: xr.DataArray, valid: xr.DataArray | None = None,
+                    size: int = REGULARISE_SIZE) -> xr.DataArray:
+    """Spatial regularisation of a boolean change mask (y, x): a pixel is changed when most
+    valid pixels of its ``size`` x ``size`` window are (majority filter; invalid pixels do not
+    vote and stay False). Lazy for dask input (one overlap of ``size // 2`` px)."""
+    if size < 2:
+        return mask
+    code = xr.where(mask, 1, 0).astype(np.int8)
+    if valid is not None:
+        code = xr.where(valid, code, -1).astype(np.int8)
+    data = code.data
+    if is_dask(data):
+        import dask.array as da
+
+        out = da.map_overlap(_majority, data, depth=size // 2, boundary="nearest", dtype=np.int8,
+                             size=size)
+    else:
+        out = _majority(np.asarray(data), size)
+    res = code.copy(data=out) == 1
+    res.attrs.update(mask.attrs)
+    return res.rename(mask.name) if mask.name is not None else res
+
+
 # --------------------------------------------------------------------------------------------
 # the lookup table
 
@@ -174,6 +304,7 @@ class ThresholdRule:
     apply: Callable[..., float]
     needs_chi_square: bool
     description: str
+    regularise: bool = False  #: the mask is spatially regularised (:func:`regularise_mask`)
 
 
 def _otsu_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
@@ -184,6 +315,102 @@ def _mixture_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str
     mix = mixture_from_histogram(*histogram(mag, bins))
     details["mixture"] = mix
     return float(mix["threshold"])
+
+
+def _block_hist_clip(v: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    x = np.asarray(v, dtype=np.float64)
+    x = np.clip(x[np.isfinite(x)], edges[0], edges[-1])
+    return np.histogram(x, bins=edges)[0].astype(np.float64)
+
+
+def bulk_histogram(values: Any, bins: int = DEFAULT_BINS, quantile: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`histogram`, but over [min, the ``quantile``] of the finite values (larger
+    values counted in the last bin) when a long tail would squeeze the bulk into a few bins of
+    the [min, max] histogram (one more pass over the data)."""
+    counts, edges = histogram(values, bins)
+    cum = np.cumsum(counts) / counts.sum()
+    k = int(np.searchsorted(cum, quantile))
+    if k >= bins // 4:
+        return counts, edges
+    hi = float(edges[min(k + 1, bins)])
+    new = np.linspace(float(edges[0]), hi, bins + 1)
+    data = _data_of(values)
+    if not is_dask(data):
+        data = np.asarray(data)
+    return reduce_blocks(data, _block_hist_clip, bins, new), new
+
+
+def _log_block(v: np.ndarray, floor: float) -> np.ndarray:
+    x = np.asarray(v, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(np.maximum(x, floor))
+
+
+def log_values(values: Any, floor: float) -> Any:
+    """``log(max(values, floor))`` of numpy, dask or xarray ``values`` (lazy for dask; NaN kept)."""
+    data = _data_of(values)
+    if is_dask(data):
+        return data.map_blocks(_log_block, floor, dtype=np.float64)
+    return _log_block(np.asarray(data), floor)
+
+
+def _skewness(counts: np.ndarray, edges: np.ndarray) -> float:
+    c = (edges[:-1] + edges[1:]) / 2
+    w = np.asarray(counts, dtype=np.float64)
+    mu = float(np.average(c, weights=w))
+    sd = math.sqrt(float(np.average((c - mu) ** 2, weights=w)))
+    return float(np.average((c - mu) ** 3, weights=w) / sd**3) if sd > 0 else 0.0
+
+
+def _upper_mad(counts: np.ndarray, edges: np.ndarray, med: float) -> float:
+    """Median of the deviations above ``med`` of a histogram (the upper half's MAD: 0.6745
+    sigma for a Gaussian, blind to a long lower tail, such as the log of magnitudes near 0)."""
+    c = (edges[:-1] + edges[1:]) / 2
+    up = c > med
+    h = np.asarray(counts, dtype=np.float64)[up]
+    if h.sum() <= 0:
+        return float(edges[1] - edges[0])
+    dev = c[up] - med
+    k = int(np.searchsorted(np.cumsum(h) / h.sum(), 0.5))
+    return max(float(dev[min(k, dev.size - 1)]), float(edges[1] - edges[0]) / 2)
+
+
+def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS) -> dict[str, Any]:
+    """The ``"auto"`` rule on a magnitude (numpy, dask or xarray). Two modes when
+    :func:`bimodality` finds them on the magnitude *and*, for a non-negative magnitude (a norm),
+    its log holds beyond its robust tail (``median + TAIL_Z * 1.4826 MAD`` of the log, the MAD of
+    its upper half, blind to the long lower tail a log gives magnitudes near 0) more than
+    ``TAIL_EXCESS`` = 10 times a Gaussian's share (0.1 %): a no-change magnitude is skewed and
+    heavy-tailed, at most about log-normal, so only an upper tail far heavier than a log-normal
+    one is a change population (a chi, gamma, log-normal or Student magnitude alone is not split).
+    Then the mixture boundary; else the no-change tail, computed in log for a norm
+    (``exp`` of that robust tail of the log). Returns the report; ``"threshold"``
+    in the magnitude's units."""
+    rep = auto_from_histogram(*bulk_histogram(values, bins))
+    data = _data_of(values)
+    n, lo, hi = reduce_blocks(data if is_dask(data) else np.asarray(data), _block_range, 3,
+                              combine=("sum", "min", "max"))
+    rep["log_skewness"] = None
+    if lo >= 0 and hi > 0:
+        lc, le = histogram(log_values(values, hi * 1e-6), bins)
+        lrep = bimodality(lc, le)
+        rep["log_skewness"] = _skewness(lc, le)
+        cut = lrep["median"] + TAIL_Z * 1.4826 * _upper_mad(lc, le, lrep["median"])
+        rep["tail"] = float(math.exp(cut))
+        centres = (le[:-1] + le[1:]) / 2
+        rep["log_tail_share"] = excess = float(lc[centres > cut].sum() / lc.sum())
+        rep["bimodal"] = bool(rep["bimodal"] and excess > TAIL_EXCESS * (1 - special.ndtr(TAIL_Z)))
+        if rep["bimodal"]:
+            rep.update(threshold=float(rep["mixture"]["threshold"]), split="mixture")
+        else:
+            rep.update(threshold=rep["tail"], split="tail")
+    return rep
+
+
+def _auto_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
+    rep = auto_rule_threshold(mag, bins)
+    details["auto"] = rep
+    return float(rep["threshold"])
 
 
 def _chi2_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
@@ -200,7 +427,12 @@ THRESHOLDS: dict[str, ThresholdRule] = {
     "otsu": ThresholdRule(_otsu_rule, False, "Otsu (1979): maximum between-class variance"),
     "mixture": ThresholdRule(_mixture_rule, False, "two-Gaussian mixture (EM), equal weighted densities"),
     "chi2": ThresholdRule(_chi2_rule, True, "chi-square tail of the no-change model at alpha"),
+    "auto": ThresholdRule(_auto_rule, False, "bimodality test (EM mixture, Ashman's D, BIC) before "
+                          "a cut; unimodal: only the robust no-change tail; 3x3 majority", True),
 }
+
+#: the default rule: refuses to split a unimodal (no-change only) magnitude
+DEFAULT_THRESHOLD = "auto"
 
 
 def check_threshold(threshold: str | float, alpha: float = 0.01) -> str:

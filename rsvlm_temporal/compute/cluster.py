@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 import dask
 
-from rsvlm_temporal.errors import ClusterError
+from rsvlm_temporal.errors import ClusterError, LimitError, ParameterError
 
 #: seconds to wait for an existing scheduler to answer
 CONNECT_TIMEOUT = 10.0
@@ -65,8 +65,67 @@ def release_memory() -> None:
 
 
 
+#: memory one LocalCluster worker process needs at least (bytes): bounds --workers
+WORKER_MIN_MEMORY = 1 * 2**30
+#: worker processes per CPU core at most
+WORKERS_PER_CORE = 2
+#: the scheduler address schemes dask.distributed connects to
+SCHEDULER_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def available_memory() -> int:
+    """Memory the OS can give this process now (bytes; Linux MemAvailable), 0 when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def max_workers() -> int:
+    """The most LocalCluster worker processes this machine takes: :data:`WORKERS_PER_CORE` per
+    core, and :data:`WORKER_MIN_MEMORY` of available memory each; at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    by_memory = available_memory() // WORKER_MIN_MEMORY or cores
+    return max(1, min(WORKERS_PER_CORE * cores, int(by_memory)))
+
+
+def check_workers(workers: Any) -> int:
+    """``workers`` as an int in 1..:func:`max_workers`; ParameterError / LimitError otherwise."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers must be an integer >= 1 (worker processes), got {workers!r}")
+    bound = max_workers()
+    if workers > bound:
+        raise LimitError(
+            f"{workers} worker processes are more than this machine takes ({bound}: "
+            f"{WORKERS_PER_CORE} per CPU core and {WORKER_MIN_MEMORY // 2**30} GiB of available memory "
+            f"each); pass --workers 1..{bound}, or --scheduler for a larger cluster")
+    return workers
+
+
+def check_address(address: Any) -> str:
+    """A dask scheduler address (tcp://HOST:PORT), checked without connecting."""
+    if not isinstance(address, str) or not address.strip():
+        raise ClusterError(f"scheduler address must be a non-empty string like tcp://HOST:PORT, got {address!r}")
+    address = address.strip()
+    scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
+    if scheme not in SCHEDULER_SCHEMES:
+        hint = (" (that is a web address: the dashboard's, not the scheduler's; the scheduler "
+                "listens on tcp://HOST:8786 by default)" if scheme in ("http", "https") else "")
+        raise ClusterError(f"invalid scheduler address {address!r}{hint}; expected tcp://HOST:PORT, "
+                           "e.g. tcp://10.0.0.5:8786")
+    return address
+
+
 def _probe(address: str, timeout: float) -> None:
     """Fail fast, with a clear message, where nothing listens on a tcp/tls address."""
+    check_address(address)
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
     if parsed.scheme not in ("tcp", "tls"):
         return  # inproc, ws, ucx...: left to distributed
@@ -119,8 +178,7 @@ def local_cluster(workers: int, threads_per_worker: int = 1, memory_limit: str |
     malloc settings :data:`WORKER_MALLOC_ENV` unless set in the environment or dask's config)."""
     from distributed import LocalCluster
 
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    check_workers(workers)
     if threads_per_worker < 1:
         raise ValueError(f"threads_per_worker must be >= 1, got {threads_per_worker!r}")
     kwargs.setdefault("dashboard_address", None)
@@ -161,7 +219,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, client
     given = [name for name, v in (("workers", workers), ("scheduler", scheduler), ("client", client))
              if v is not None]
     if len(given) > 1:
-        raise ValueError(f"give at most one of workers, scheduler, client; got {given}")
+        raise ParameterError(f"give at most one of workers, scheduler, client; got {given}")
     if client is not None:
         with client.as_current(), dask.config.set(scheduler=client):
             yield client

@@ -64,8 +64,9 @@ def parse_aoi(value: AOI | AOIInput) -> AOI:
     if isinstance(value, dict):
         return _from_geojson(value, "GeoJSON")
     if isinstance(value, Path) or (
-        isinstance(value, str) and value.strip().lower().endswith(_FILE_SUFFIXES)
-    ):
+        isinstance(value, str) and (value.strip().lower().endswith(_FILE_SUFFIXES)
+                                    or (value.strip() != "" and Path(value.strip()).is_file()))
+    ):  # a file is GeoJSON whatever its suffix (x.txt)
         return _from_geojson(_read_json_file(Path(value)), str(value))
     if isinstance(value, str):
         text = value.strip()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import time as _time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -27,7 +29,7 @@ from pystac_client.warnings import DoesNotConformTo
 from shapely.geometry import box, shape
 from urllib3 import Retry
 
-from rsvlm_temporal.errors import CatalogError, EmptySearchError
+from rsvlm_temporal.errors import CatalogError, DeadlineError, EmptySearchError, LimitError, RsvlmError
 from rsvlm_temporal.io.aoi import AOI, AOIInput, parse_aoi
 
 DateLike = str | date | datetime
@@ -53,6 +55,10 @@ COLLECTION_ALIASES: dict[str, str] = {
     "landsat": "landsat-c2-l2",
 }
 
+#: at most this many pages of one search (100 items each); a longer chain is refused
+MAX_PAGES = 1000
+#: largest accepted HTTP response body (bytes) of one STAC request
+MAX_RESPONSE_BYTES = 64 * 2**20
 _RETRY_STATUS = (500, 502, 503, 504)
 _PAGE_SIZE = 100
 _LOCAL_NAMES = ("catalog.json", "collection.json")
@@ -70,15 +76,16 @@ _MALFORMED = (
 
 @dataclass(frozen=True)
 class _Query:
-    aoi: AOI
+    aoi: AOI | None
     start: datetime
     end: datetime
     collections: tuple[str, ...]
     max_cloud: float | None
 
     def describe(self) -> str:
+        where = f"bbox={self.aoi.bbox} (EPSG:4326)" if self.aoi is not None else "any place"
         return (
-            f"bbox={self.aoi.bbox} (EPSG:4326), datetime {self.start.isoformat()}/"
+            f"{where}, datetime {self.start.isoformat()}/"
             f"{self.end.isoformat()}, collections={list(self.collections) or 'any'}, "
             f"max_cloud={self.max_cloud}"
         )
@@ -114,7 +121,7 @@ def search(
     and HTTP 500/502/503/504, with exponential `backoff` (s).
     Raises CatalogError (unreachable, malformed, HTTP error) or EmptySearchError (no item).
     """
-    if max_cloud is not None and not 0 <= max_cloud <= 100:
+    if max_cloud is not None and not (math.isfinite(max_cloud) and 0 <= max_cloud <= 100):
         raise CatalogError(f"max_cloud must lie in [0, 100] percent; got {max_cloud}")
     if limit is not None and limit < 1:
         raise CatalogError(f"limit must be a positive number of items or None; got {limit}")
@@ -139,6 +146,31 @@ def search(
             "raise max_cloud or check the collection ids"
         )
     return sorted(items, key=lambda item: (_interval(item)[0], item.id))
+
+
+def filter_items(
+    items: Iterable[pystac.Item],
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    collections: str | Sequence[str] | None = None,
+    max_cloud: float | None = None,
+) -> list[pystac.Item]:
+    """The items acquired in [start, end] (UTC, inclusive; None: open), of ``collections``
+    (None: any) with eo:cloud_cover <= ``max_cloud`` percent: the filters of :func:`search`
+    without an AOI. Raises CatalogError for a bad date, a max_cloud out of [0, 100] or a
+    non-numeric eo:cloud_cover."""
+    if max_cloud is not None and not (math.isfinite(max_cloud) and 0 <= max_cloud <= 100):
+        raise CatalogError(f"max_cloud must lie in [0, 100] percent; got {max_cloud}")
+    query = _Query(
+        aoi=None,
+        start=_as_utc(start if start is not None else "1900-01-01", end_of_day=False),
+        end=_as_utc(end if end is not None else "2999-12-31", end_of_day=True),
+        collections=resolve_collections(collections),
+        max_cloud=max_cloud,
+    )
+    if query.start > query.end:
+        raise CatalogError(f"start {query.start.isoformat()} is after end {query.end.isoformat()}")
+    return [item for item in items if _matches(item, query)]
 
 
 def load_items(path: str | Path) -> list[pystac.Item]:
@@ -170,6 +202,11 @@ def load_items(path: str | Path) -> list[pystac.Item]:
                     raise CatalogError(f"{file} is a STAC {kind}, not a catalog or items")
     except _MALFORMED as exc:
         raise CatalogError(f"{file} does not hold valid STAC items: {exc}") from exc
+    except RecursionError:
+        raise CatalogError(
+            f"{file}: its child/item links form a cycle (a catalog that links to itself or to a "
+            "parent); expected a tree of catalogs, collections and items"
+        ) from None
     for item in items:
         base = item.get_self_href() or str(file.resolve())
         for asset in item.assets.values():
@@ -231,7 +268,7 @@ def _search_api(
         allowed_methods=frozenset({"GET", "POST"}),
         raise_on_status=False,  # the last 5xx answer comes back, with its status and body
     )
-    stac_io = StacApiIO(timeout=timeout, max_retries=retry)
+    stac_io = _BoundedStacApiIO(timeout=timeout, max_retries=retry)
     cloud_filter: dict[str, Any] = {}
     if query.max_cloud is not None:
         cloud_filter = {
@@ -264,12 +301,110 @@ def _search_api(
         raise CatalogError(
             f"STAC API {url} answered HTTP {status}{after}: {_excerpt(str(exc))}"
         ) from exc
+    except RsvlmError:  # the deadline, size and page limits: already a clear message
+        raise
     except (DoesNotConformTo, ClientTypeError) as exc:
         raise CatalogError(f"{url} is not a STAC API with item search: {exc}") from exc
     except _MALFORMED as exc:
         raise CatalogError(
             f"STAC API {url} returned a malformed response (expected STAC JSON): {exc}"
         ) from exc
+
+
+class _BoundedStacApiIO(StacApiIO):
+    """StacApiIO whose every request ends: a total deadline per request (``timeout`` seconds
+    for the body, whatever the pace at which it trickles in), a body size cap
+    (:data:`MAX_RESPONSE_BYTES`), and pagination capped at :data:`MAX_PAGES` pages with cycle
+    detection (a next link already followed)."""
+
+    def request(self, href: str, method: str | None = None, headers: dict[str, str] | None = None,
+                parameters: dict[str, Any] | None = None) -> str:
+        from requests import Request
+
+        method = (method or "GET").upper()
+        if method in ("POST", "PUT", "PATCH"):
+            request = Request(method=method, url=href, headers=headers, json=parameters)
+        else:
+            request = Request(method=method, url=href, headers=headers, params=dict(parameters or {}))
+        budget = float(self.timeout if isinstance(self.timeout, (int, float)) else 30.0)
+        try:
+            modified = self._req_modifier(request) if self._req_modifier else None
+            prepped = self.session.prepare_request(modified or request)
+            send_kwargs = self.session.merge_environment_settings(
+                prepped.url, proxies={}, stream=True, verify=True, cert=None)
+            send_kwargs["stream"] = True
+            resp = self.session.send(prepped, timeout=self.timeout, **send_kwargs)
+        except Exception as err:  # noqa: BLE001 - as StacApiIO: reported as APIError
+            raise APIError(str(err)) from None
+        try:
+            declared = int(resp.headers.get("Content-Length") or 0)
+            if declared > MAX_RESPONSE_BYTES:
+                raise LimitError(
+                    f"STAC API {href} announced a {declared / 2**20:.0f} MiB response; the limit is "
+                    f"{MAX_RESPONSE_BYTES // 2**20} MiB per request: narrow the search (AOI, dates, "
+                    "collections)")
+            body = self._read_body(resp, href, budget)
+        finally:
+            resp.close()
+        if not 200 <= resp.status_code < 300:
+            resp._content = body  # type: ignore[attr-defined]
+            raise APIError.from_response(resp)
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise APIError(str(err)) from None
+
+    @staticmethod
+    def _read_body(resp: Any, href: str, budget: float) -> bytes:
+        deadline = _time.monotonic() + budget
+        parts: list[bytes] = []
+        size = 0
+        raw = resp.raw
+        while True:
+            left = deadline - _time.monotonic()
+            if left <= 0:
+                raise DeadlineError(
+                    f"STAC API {href} did not finish its answer within {budget:g} s ({size} bytes "
+                    "received): the server is too slow or stalled; retry later or raise "
+                    "--http-timeout")
+            sock = getattr(getattr(raw, "_connection", None), "sock", None)
+            if sock is not None:
+                with suppress(OSError):
+                    sock.settimeout(max(0.05, min(left, budget)))
+            try:
+                chunk = raw.read1(65536)
+            except Exception as exc:  # noqa: BLE001 - a timeout or reset mid-body
+                if _time.monotonic() >= deadline:
+                    continue  # reported as the deadline above
+                raise CatalogError(f"STAC API {href}: the answer broke off after {size} bytes "
+                                   f"({exc}); retry later") from None
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise LimitError(
+                    f"STAC API {href} sent more than {MAX_RESPONSE_BYTES // 2**20} MiB in one "
+                    "response, the limit per request: narrow the search (AOI, dates, collections)")
+            parts.append(chunk)
+
+    def get_pages(self, url: str, method: str | None = None,
+                  parameters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        pages = super().get_pages(url, method=method, parameters=parameters)
+        for n, page in enumerate(pages, 1):
+            if n > MAX_PAGES:
+                raise LimitError(
+                    f"STAC API {url} is still paging after {MAX_PAGES} pages (the limit); narrow "
+                    "the search (AOI, dates, collections) or pass a limit")
+            yield page
+            nxt = next((link for link in page.get("links", []) if link.get("rel") == "next"), None)
+            if nxt is not None:
+                key = json.dumps(nxt, sort_keys=True, default=str)
+                if key in seen:
+                    raise CatalogError(
+                        f"STAC API {url} sent a next-page link it had sent before ({nxt.get('href')}) "
+                        f"after {n} pages: its pagination cycles; the server is broken")
+                seen.add(key)
 
 
 @contextmanager
@@ -326,8 +461,17 @@ def _matches(item: pystac.Item, query: _Query) -> bool:
         return False
     if query.max_cloud is not None:
         cloud = item.properties.get("eo:cloud_cover")
-        if cloud is None or cloud > query.max_cloud:
+        if cloud is None:
             return False
+        if isinstance(cloud, bool) or not isinstance(cloud, (int, float)) or not math.isfinite(cloud):
+            raise CatalogError(
+                f"STAC item {item.id}: eo:cloud_cover is {cloud!r}, not a number; expected a "
+                "percent 0-100 (fix the item, or search without max_cloud)"
+            )
+        if cloud > query.max_cloud:
+            return False
+    if query.aoi is None:
+        return True
     if item.geometry:
         footprint = shape(item.geometry)
     elif item.bbox:

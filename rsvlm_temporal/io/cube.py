@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Sequence
 
 import dask.array as da
@@ -22,16 +23,102 @@ import xarray as xr
 from affine import Affine
 from pyproj import Transformer
 
+from rsvlm_temporal.compute.cluster import available_memory
 from rsvlm_temporal.compute.nanstats import nanmedian
-from rsvlm_temporal.errors import AOIError, ItemError, UnknownBandError
+from rsvlm_temporal.errors import AOIError, ItemError, LimitError, ParameterError, UnknownBandError
 from rsvlm_temporal.io import masks
 from rsvlm_temporal.io.items import QUALITY_KEY, NormalisedItem, normalise_items, stackstac_dict
-from rsvlm_temporal.io.reader import DNReader
+from rsvlm_temporal.io.reader import DNReader, gdal_env
 from rsvlm_temporal.io.sensors import sensor_table
 
 DEFAULT_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
 Composite = Literal["month", "season", "year"]
 Bounds = tuple[float, float, float, float]
+
+#: the largest grid (y x x pixels) a cube may have; raise it with ``set_grid_limit`` (the CLI's
+#: --max-pixels). 1e8 px is 10 000 km2 at 10 m.
+MAX_GRID_PIXELS = 100_000_000
+#: memory a run holds per grid pixel at most (bytes): the exports hold a few whole float32 layers
+BYTES_PER_PIXEL = 64
+#: a grid narrower than this (pixels per side) cannot be analysed: the resolution is too coarse
+MIN_GRID_SIDE = 4
+
+
+def set_grid_limit(pixels: int | float) -> None:
+    """Raise (or lower) :data:`MAX_GRID_PIXELS` for this process."""
+    global MAX_GRID_PIXELS
+    if not (isinstance(pixels, (int, float)) and math.isfinite(pixels) and pixels >= 1):
+        raise ParameterError(f"the grid limit must be a positive number of pixels, got {pixels!r}")
+    MAX_GRID_PIXELS = int(pixels)
+
+
+@dataclass(frozen=True)
+class GridEstimate:
+    """The target grid a cube of these items would have: CRS, resolution (metres), bounds
+    (target CRS), size in pixels, and dates x bands (before same-day mosaics)."""
+
+    epsg: int
+    resolution: tuple[float, float]
+    bounds: Bounds
+    height: int
+    width: int
+    dates: int
+    bands: int
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    @property
+    def memory_bytes(self) -> int:
+        """Estimated peak memory of a run on this grid (bytes)."""
+        return self.pixels * BYTES_PER_PIXEL
+
+    def describe(self) -> str:
+        km_x = (self.bounds[2] - self.bounds[0]) / 1000
+        km_y = (self.bounds[3] - self.bounds[1]) / 1000
+        return (f"{self.width} x {self.height} px ({km_x:,.1f} x {km_y:,.1f} km at "
+                f"{self.resolution[0]:g} m, EPSG:{self.epsg})")
+
+
+def check_projected(epsg: Any) -> int:
+    """``epsg`` as an int naming a known projected CRS in metres; ParameterError otherwise."""
+    import pyproj
+
+    try:
+        code = int(epsg)
+        crs = pyproj.CRS.from_epsg(code)
+    except (TypeError, ValueError, pyproj.exceptions.CRSError):
+        raise ParameterError(f"EPSG:{epsg} is not a known CRS; expected a projected EPSG code in "
+                             "metres, e.g. a UTM zone 32601-32660 (north) / 32701-32760 (south)") from None
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if not crs.is_projected or unit not in ("metre", "meter"):
+        raise ParameterError(
+            f"EPSG:{code} ({crs.name}) is {'geographic, in degrees' if crs.is_geographic else 'not in metres'}"
+            f"; resolutions are metres, so the target CRS must be projected in metres, e.g. the "
+            "AOI's UTM zone (326xx north, 327xx south)")
+    return code
+
+
+def check_grid(est: GridEstimate, max_pixels: int | None = None) -> None:
+    """Refuse a grid over ``max_pixels`` (default :data:`MAX_GRID_PIXELS`), one whose estimated
+    memory exceeds the machine's available memory, or one under :data:`MIN_GRID_SIDE` px a side."""
+    limit = MAX_GRID_PIXELS if max_pixels is None else int(max_pixels)
+    if est.pixels > limit:
+        raise LimitError(
+            f"the grid would be {est.describe()} = {est.pixels:,} px, over the limit of {limit:,} px: "
+            "pass a smaller AOI (--bbox/--aoi) or a coarser --resolution, or raise the limit with "
+            "--max-pixels")
+    free = available_memory()
+    if free and est.memory_bytes > free:
+        raise LimitError(
+            f"the grid {est.describe()} needs about {est.memory_bytes / 2**30:.1f} GiB of memory, "
+            f"more than the {free / 2**30:.1f} GiB available: pass a smaller AOI or a coarser "
+            "--resolution")
+    if min(est.height, est.width) < MIN_GRID_SIDE:
+        raise ParameterError(
+            f"the grid would be only {est.describe()}: the resolution is too coarse for the AOI; "
+            f"expected at least {MIN_GRID_SIDE} px a side (a finer --resolution or a larger AOI)")
 
 
 def _common_bands(groups: dict[str, list[NormalisedItem]], bands: Sequence[str]) -> None:
@@ -47,7 +134,7 @@ def _common_bands(groups: dict[str, list[NormalisedItem]], bands: Sequence[str])
 
 def _target_epsg(items: list[NormalisedItem], epsg: int | None) -> int:
     if epsg is not None:
-        return int(epsg)
+        return check_projected(epsg)
     codes = Counter(i.epsg for i in items if i.epsg is not None)
     if not codes:
         raise ItemError(
@@ -61,11 +148,14 @@ def _target_resolution(
     items: list[NormalisedItem], epsg: int, bands: Sequence[str], resolution: Any
 ) -> tuple[float, float]:
     if resolution is not None:
-        if isinstance(resolution, (int, float)):
-            if resolution <= 0:
-                raise ValueError(f"resolution must be > 0 metres, got {resolution}")
-            return float(resolution), float(resolution)
-        return float(resolution[0]), float(resolution[1])
+        pair = (resolution, resolution) if isinstance(resolution, (int, float)) else tuple(resolution)
+        try:
+            xres, yres = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ParameterError(f"resolution must be a number of metres, got {resolution!r}") from None
+        if not (math.isfinite(xres) and math.isfinite(yres) and xres > 0 and yres > 0):
+            raise ParameterError(f"resolution must be a finite number > 0 metres, got {resolution!r}")
+        return xres, yres
     # The finest native pixel among the requested bands, per sensor; the coarsest of those when
     # sensors are merged (e.g. 30 m for Landsat + Sentinel-2).
     per_sensor: dict[str, tuple[float, float]] = {}
@@ -140,6 +230,11 @@ def _target_bounds(
             max(b[2] for b in per_item), max(b[3] for b in per_item),
         )
     minx, miny, maxx, maxy = bounds
+    if not all(math.isfinite(v) for v in bounds):
+        raise AOIError(
+            f"the AOI cannot be drawn on one EPSG:{epsg} grid (its bounds there are {bounds}): it is "
+            "too wide (a whole hemisphere or the world); expected an AOI within a few degrees, "
+            "split a larger one")
     if not (minx < maxx and miny < maxy):
         raise AOIError(f"bounds {bounds} are empty or inverted; expected minx < maxx and miny < maxy")
     if per_item and not any(
@@ -206,6 +301,7 @@ def _load_group(
         chunksize=(1, len(assets), ychunks, xchunks),
         resampling=resampling,
         reader=DNReader,
+        gdal_env=gdal_env(),
     )
     scale, offset = _scale_offset(items, bands)
     first = items[0].bands
@@ -351,6 +447,35 @@ def _count_block(a: np.ndarray) -> np.ndarray:
     return np.isfinite(a).all(axis=1).sum(axis=0).astype(np.uint16)
 
 
+def _estimate(norm: list[NormalisedItem], bands: Sequence[str], epsg: int | None, resolution: Any,
+              bounds: Bounds | None, bounds_latlon: Bounds | None) -> GridEstimate:
+    target = _target_epsg(norm, epsg)
+    res = _target_resolution(norm, target, bands, resolution)
+    try:
+        grid_bounds = _target_bounds(norm, target, res, bands, bounds, bounds_latlon)
+    except OverflowError:
+        raise AOIError("the AOI or an item's footprint is too large to snap to a pixel grid") from None
+    height = int(round((grid_bounds[3] - grid_bounds[1]) / res[1]))
+    width = int(round((grid_bounds[2] - grid_bounds[0]) / res[0]))
+    return GridEstimate(target, res, grid_bounds, height, width, len(norm), len(bands))
+
+
+def grid_estimate(
+    items: Iterable[Any],
+    bands: Sequence[str] | None = None,
+    *,
+    epsg: int | None = None,
+    resolution: float | tuple[float, float] | None = None,
+    bounds: Bounds | None = None,
+    bounds_latlon: Bounds | None = None,
+) -> GridEstimate:
+    """The grid :func:`load_cube` would build for these arguments, from metadata only (no
+    stackstac graph, no pixel); check it with :func:`check_grid`."""
+    bands = tuple(bands) if bands else DEFAULT_BANDS
+    norm = normalise_items(items, bands)
+    return _estimate(norm, bands, epsg, resolution, bounds, bounds_latlon)
+
+
 def load_cube(
     items: Iterable[Any],
     bands: Sequence[str] | None = None,
@@ -395,9 +520,9 @@ def load_cube(
     for it in norm:
         groups.setdefault(it.sensor.id, []).append(it)
     _common_bands(groups, bands)
-    target = _target_epsg(norm, epsg)
-    res = _target_resolution(norm, target, bands, resolution)
-    grid_bounds = _target_bounds(norm, target, res, bands, bounds, bounds_latlon)
+    est = _estimate(norm, bands, epsg, resolution, bounds, bounds_latlon)
+    check_grid(est)  # before stackstac builds anything
+    target, res, grid_bounds = est.epsg, est.resolution, est.bounds
     try:
         rs = Resampling[resampling]
     except KeyError:

@@ -158,6 +158,11 @@ def _href(asset: Mapping[str, Any], item_id: str, key: str) -> str:
                 f"item {item_id!r}: asset {key!r} points at {path!r}, which does not exist; "
                 "fix the catalog hrefs or regenerate the files"
             )
+        if not os.path.isfile(path):  # a FIFO or a device would block the read forever
+            raise ItemError(
+                f"item {item_id!r}: asset {key!r} points at {path!r}, which is not a regular file "
+                "(a folder, FIFO, device or socket); expected a GeoTIFF file"
+            )
         return os.path.abspath(path)
     return href
 

@@ -37,6 +37,54 @@ from rsvlm_temporal.io import masks
 
 _NAN = np.float32(np.nan)
 
+#: GDAL options bounding every remote (COG over HTTP) read: seconds per request, connect
+#: timeout, retries, and an abort when a transfer stays under 1 byte/s for the low-speed time.
+#: :func:`set_http_limits` changes them (the CLI's --http-timeout / --http-retries).
+HTTP_OPTIONS: dict[str, str] = {
+    "GDAL_HTTP_TIMEOUT": "30",
+    "GDAL_HTTP_CONNECTTIMEOUT": "30",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "0.5",
+    "GDAL_HTTP_LOW_SPEED_TIME": "30",
+    "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+}
+
+
+def set_http_limits(timeout: float | None = None, retries: int | None = None) -> None:
+    """Set the GDAL HTTP deadline (seconds per request) and retry count of COG reads."""
+    if timeout is not None:
+        t = str(max(1, int(np.ceil(timeout))))
+        for key in ("GDAL_HTTP_TIMEOUT", "GDAL_HTTP_CONNECTTIMEOUT", "GDAL_HTTP_LOW_SPEED_TIME"):
+            HTTP_OPTIONS[key] = t
+    if retries is not None:
+        HTTP_OPTIONS["GDAL_HTTP_MAX_RETRY"] = str(int(retries))
+
+
+def gdal_env() -> Any:
+    """stackstac's GDAL environment plus :data:`HTTP_OPTIONS` (travels with the read graph,
+    so LocalCluster workers read under the same limits)."""
+    import stackstac
+
+    return stackstac.DEFAULT_GDAL_ENV.updated(always=dict(HTTP_OPTIONS))
+
+
+def _check_local(url: str) -> None:
+    """A local href must be a regular file: opening a FIFO or a device blocks or never ends."""
+    import os
+    import stat
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("", "file") or url.startswith("/vsi"):
+        return
+    path = parsed.path if parsed.scheme == "file" else url
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # GDAL names a missing file itself
+    if not stat.S_ISREG(mode):
+        raise RuntimeError(f"{path!r} is not a regular file (a FIFO, device or folder)")
+
 
 class PooledRioDataset:
     """The open handles of one file, shared by the threads that read it.
@@ -105,6 +153,7 @@ class DNReader(AutoParallelRioReader):
 
     def _open(self) -> Any:
         """Open the file; no WarpedVRT where the target grid is an aligned (sub)grid of it."""
+        _check_local(self.url)
         with self.gdal_env.open:
             try:
                 ds = SelfCleaningDatasetReader(self.url, sharing=False)

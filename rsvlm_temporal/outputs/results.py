@@ -34,7 +34,12 @@ class RunOutputs:
 
 def export_result(result: ChangeResult, cube: xr.DataArray, out_dir: Path,
                   stack_path: Path | None = None) -> RunOutputs:
-    """Exports and evidence from a result already written as a stack (see :mod:`store`)."""
+    """Exports and evidence from a result already written as a stack (see :mod:`store`).
+
+    Series: the change class, burn severity, dates, confidence COGs. Bitemporal: the change
+    mask COG and, when the pair is reflectance, the bitemporal change class COG (codes of
+    ``classes.CHANGE_CLASSES``, incl. ``seasonal``), burn severity and dNBR COGs, class
+    polygons, and an evidence of the classes (else an evidence of the mask)."""
     out_dir = Path(out_dir)
     stack_path = stack_path or out_dir / "layers.tif"
     layers = open_stack(stack_path)
@@ -74,14 +79,40 @@ def export_result(result: ChangeResult, cube: xr.DataArray, out_dir: Path,
                                          description="change mask (unsupervised change magnitude)")
         files["polygons"] = write_polygons(mask, out_dir / "change_polygons.geojson", MAGNITUDE_CLASSES,
                                            valid_mask=valid, codes=[1])
-        files["quicklook"] = write_quicklook_png(mask, out_dir / "change_mask.png", kind="class",
-                                                 class_names=MAGNITUDE_CLASSES)
-        evidence = build_evidence(
-            mask, MAGNITUDE_CLASSES, valid_mask=valid, clear_counts=counts.values,
-            clear_dates=counts.time.values, notes=result.notes, analysis="bitemporal",
-            evidence_extra={"period": [str(result.start), str(result.end)],
-                            "magnitude_method": result.magnitude_method},
-        )
+        extra_ev = {"period": [str(result.start), str(result.end)],
+                    "magnitude_method": result.magnitude_method,
+                    "magnitude_threshold": result.magnitude_threshold}
+        if "change_class" in layers:
+            # the bitemporal classes (change/bitemporal.py) beside the mask; the evidence
+            # reports them (the seasonal difference as its own class, not change)
+            cls = layers.change_class
+            cls.attrs["class_names"] = CHANGE_CLASSES
+            files["change_class"] = write_cog(cls, out_dir / "change_class.tif", nodata=NODATA_CLASS,
+                                              class_names=CHANGE_CLASSES,
+                                              description="change class (bitemporal: from the two periods' spectra)")
+            files["burn_severity"] = write_cog(layers.burn_severity, out_dir / "burn_severity.tif",
+                                               nodata=NODATA_CLASS, class_names=BURN_SEVERITY_CLASSES,
+                                               description="burn severity (dNBR, Key & Benson)")
+            files["dnbr"] = write_cog(layers.dnbr, out_dir / "dnbr.tif", nodata=np.nan, description="dNBR")
+            files["class_polygons"] = write_polygons(
+                cls, out_dir / "change_class_polygons.geojson", CHANGE_CLASSES,
+                valid_mask=cls != NODATA_CLASS, codes=[c for c in CHANGE_CLASSES if c > 0])
+            files["quicklook"] = write_quicklook_png(cls, out_dir / "change_class.png", kind="class",
+                                                     class_names=CHANGE_CLASSES)
+            extra_ev["change_mask_ha"] = float((mask == 1).sum().compute().item() * pix_ha)
+            evidence = build_evidence(
+                cls, CHANGE_CLASSES, valid_mask=cls != NODATA_CLASS, clear_counts=counts.values,
+                clear_dates=counts.time.values, notes=result.notes, analysis="bitemporal",
+                evidence_extra=extra_ev,
+            )
+        else:
+            files["quicklook"] = write_quicklook_png(mask, out_dir / "change_mask.png", kind="class",
+                                                     class_names=MAGNITUDE_CLASSES)
+            evidence = build_evidence(
+                mask, MAGNITUDE_CLASSES, valid_mask=valid, clear_counts=counts.values,
+                clear_dates=counts.time.values, notes=result.notes, analysis="bitemporal",
+                evidence_extra=extra_ev,
+            )
     files["change_magnitude"] = write_cog(layers.change_magnitude, out_dir / "change_magnitude.tif",
                                           nodata=np.nan, description="change magnitude")
     files["evidence"] = write_json_atomic(out_dir / "evidence.json", evidence.to_dict())

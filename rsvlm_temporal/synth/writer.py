@@ -796,7 +796,7 @@ def write_scene(out_dir: str | os.PathLike[str], scenario: str | SyntheticScene,
     if proj_extension not in ("v1", "v2"):
         raise ValueError(f"proj_extension={proj_extension!r}: expected 'v1' or 'v2'")
     scene = scenario if isinstance(scenario, SyntheticScene) else make_scene(scenario, **options)
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()  # relative asset hrefs are made against an absolute root
     files = _write_scene_files(scene, out, keep_arrays, proj_extension)
     cat = _scene_catalog(scene.name, scene.config["title"], files.items)
     catalog_path = _save(cat, out)
