@@ -127,10 +127,9 @@ def write_city_as_stac(city_dir: str | os.PathLike[str], out_dir: str | os.PathL
     Written atomically; the source folder is only read."""
     import pystac
     from pystac.extensions.eo import Band, EOExtension
-    from pystac.extensions.projection import ProjectionExtension
     from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
-    from rsvlm_temporal.evaluate.taizhou import _lonlat_footprint
+    from rsvlm_temporal.evaluate.taizhou import _lonlat_footprint, add_grid_extensions
 
     src, out = Path(city_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,12 +150,7 @@ def write_city_as_stac(city_dir: str | os.PathLike[str], out_dir: str | os.PathL
                                        "UTM from the city's bbox)"},
             collection=COLLECTION_ID,
         )
-        proj = ProjectionExtension.ext(item, add_if_missing=True)
-        proj.code = crs
-        proj.shape = [int(h), int(w)]
-        proj.transform = [float(v) for v in transform]
-        EOExtension.add_to(item)
-        RasterExtension.add_to(item)
+        add_grid_extensions(item, crs, (h, w), transform)
         for band, (common, wl) in OSCD_BANDS.items():
             data = read_city_band(src, which, band)
             if data.shape != (h, w):

@@ -250,6 +250,21 @@ def evaluate_taizhou(
 
 
 
+def add_grid_extensions(item: Any, crs: str, shape: tuple[int, int], transform: tuple[float, ...]) -> None:
+    """Stamp a pystac Item with the projection (``proj:code``, ``proj:shape``, ``proj:transform``:
+    the grid in ``crs`` metres) and declare the eo and raster extensions its assets use."""
+    from pystac.extensions.eo import EOExtension
+    from pystac.extensions.projection import ProjectionExtension
+    from pystac.extensions.raster import RasterExtension
+
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    proj.code = crs
+    proj.shape = [int(shape[0]), int(shape[1])]
+    proj.transform = [float(v) for v in transform]
+    EOExtension.add_to(item)
+    RasterExtension.add_to(item)
+
+
 def _lonlat_footprint(crs: str, transform: tuple[float, ...], shape: tuple[int, int]
                       ) -> tuple[list[float], dict[str, Any]]:
     from pyproj import Transformer
@@ -284,7 +299,6 @@ def write_pair_as_stac(
     """
     import pystac
     from pystac.extensions.eo import Band, EOExtension
-    from pystac.extensions.projection import ProjectionExtension
     from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 
     d, out = Path(data_dir), Path(out_dir)
@@ -312,12 +326,7 @@ def write_pair_as_stac(
                                        "unknown)"},
             collection=COLLECTION_ID,
         )
-        proj = ProjectionExtension.ext(item, add_if_missing=True)
-        proj.code = crs
-        proj.shape = [int(h), int(w)]
-        proj.transform = [float(v) for v in transform]
-        EOExtension.add_to(item)
-        RasterExtension.add_to(item)
+        add_grid_extensions(item, crs, (h, w), transform)
         data = np.asarray(img.values, dtype=np.uint8)
         for i, band in enumerate(img.band.values):
             band = str(band)
