@@ -275,7 +275,7 @@ def render_results(store: viewer.FrameStore, outputs: Any, layers: viewer.Result
     if cap.source != "language":
         st.caption("Evidence summary (the language stage is not installed).")
     tabs = st.tabs(["Change map", "Before / after", "Burn severity", "Change date", "Areas", "Data quality",
-                    "Ask", "Downloads"])
+                    "Ask", "Downloads", "Model"])
     with tabs[0]:
         show_png(viewer.classes_image(layers.classes, layers.table))
         st.markdown(legend_html(viewer.legend(layers.table, np.unique(layers.classes))), unsafe_allow_html=True)
@@ -335,6 +335,33 @@ def render_results(store: viewer.FrameStore, outputs: Any, layers: viewer.Result
                     st.markdown(f"- {line}")
     with tabs[7]:
         downloads(store, outputs, layers, rows, cap)
+    with tabs[8]:
+        render_model(outputs)
+
+
+def render_model(outputs: Any) -> None:
+    """The temporal CLIP beside the spectral engine: agreement map, zero-shot labels, scene scores."""
+    sec = outputs.evidence.extra.get("model")
+    model_layers = viewer.read_model_layers(outputs.files)
+    if not sec or not sec.get("run", True) or model_layers is None:
+        st.info(f"The model did not run for this analysis{': ' + sec['reason'] if sec and sec.get('reason') else ''}.")
+        return
+    agreement, labels = model_layers
+    c = st.columns(3)
+    c[0].metric("Learned change", f"{sec['change_ha']:,.1f} ha", delta_color="off")
+    c[1].metric("Spectral change", f"{sec['spectral_change_ha']:,.1f} ha", delta_color="off")
+    c[2].metric("IoU of the two", "-" if sec["iou"] is None else f"{sec['iou']:.2f}", delta_color="off")
+    a, b = st.columns(2)
+    with a:
+        show_png(viewer.classes_image(agreement, "model_agreement"), caption="Agreement")
+        st.markdown(legend_html(viewer.legend("model_agreement", np.unique(agreement))), unsafe_allow_html=True)
+    with b:
+        show_png(viewer.classes_image(labels, "change"), caption="Zero-shot labels (text prompts)")
+        st.markdown(legend_html(viewer.legend("change", np.unique(labels))), unsafe_allow_html=True)
+    st.dataframe([{"class": k, "scene score": round(v, 3)} for k, v in
+                  sorted(sec["scene_scores"].items(), key=lambda kv: -kv[1])], hide_index=True, key="model_scores")
+    st.caption(f"{sec['model']} ({sec.get('pretrained')}): scene label {sec['scene_label']}; "
+               f"{sec['agreement_ha']['spectral_only']:g} ha spectral only, {sec['agreement_ha']['model_only']:g} ha model only.")
 
 
 def downloads(store: viewer.FrameStore, outputs: Any, layers: viewer.ResultLayers,

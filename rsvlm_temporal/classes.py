@@ -128,6 +128,8 @@ BURN_SEVERITY_BOUNDS: dict[int, float] = {
 
 #: classes of the bi-temporal change mask (unsupervised change magnitude)
 MAGNITUDE_CLASSES: dict[int, str] = class_table("magnitude").names
+#: classes of the agreement layer: the spectral change against the temporal CLIP's learned mask
+MODEL_AGREEMENT_CLASSES: dict[int, str] = class_table("model_agreement").names
 
 #: fixed colours of the named classes of every table (RGB 0-255)
 NAME_COLORS: dict[str, RGB] = {c.name: c.color for t in class_tables().values() for c in t.classes}

@@ -5,6 +5,7 @@ and evidence. The CLI, the dashboard and the notebooks call :func:`run_analysis`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -14,15 +15,17 @@ import dask.array as da
 import rasterio
 import xarray as xr
 
+from rsvlm_temporal.atomic import ResultFolder, result_folder
 from rsvlm_temporal.change.analysis import analyze
 from rsvlm_temporal.change.magnitude import check_method
 from rsvlm_temporal.change.series import SeriesParams
 from rsvlm_temporal.compute.cluster import dask_client
 from rsvlm_temporal.compute.store import write_stack
-from rsvlm_temporal.errors import ParameterError
+from rsvlm_temporal.errors import InsufficientDataError, ParameterError
 from rsvlm_temporal.io.cube import DEFAULT_BANDS, load_cube
+from rsvlm_temporal.model.factory import DEFAULT_MODEL
 from rsvlm_temporal.outputs.report import summary_lines
-from rsvlm_temporal.outputs.results import RunOutputs, export_result
+from rsvlm_temporal.outputs.results import ModelRun, RunOutputs, export_result
 
 __all__ = ["ANALYSIS_CHUNK_BYTES", "ANALYSIS_GDAL_CACHE_BYTES", "RunOutputs", "analysis_chunksize",
            "analysis_cube", "export_result", "gdal_cache", "run_analysis", "summary_lines", "today"]
@@ -105,6 +108,7 @@ def run_analysis(
     chunksize: int = 1024,
     block: int = 64,
     chunk_memory: int | None = None,
+    model: str | None = DEFAULT_MODEL,
 ) -> RunOutputs:
     """Load, analyse and export: COGs, GeoJSON (EPSG:4326), PNG and evidence.json in ``out_dir``.
 
@@ -121,21 +125,50 @@ def run_analysis(
     :data:`ANALYSIS_GDAL_CACHE_BYTES` in this process (``cluster.WORKER_GDAL_CACHE_MB`` in the
     worker processes of ``workers=``). Peak memory therefore does not grow with the AOI
     (``tests/test_memory.py``, ``benchmarks/distributed.py --part memory``).
+
+    ``model``: the temporal CLIP config run beside the spectral engine (its shipped weights; see
+    :func:`run_model_stack`), None to skip it (``rsvlm analyze --no-model``).
     """
     check_method(magnitude_method, magnitude_threshold)  # names first: before any read or write
     cube = analysis_cube(items, chunksize, chunk_memory, bands=bands, epsg=epsg, resolution=resolution,
                          bounds_latlon=bounds_latlon, bounds=bounds)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with gdal_cache(ANALYSIS_GDAL_CACHE_BYTES):
+    # a fresh sibling folder (its .work inside), swapped into place once complete; locked
+    with result_folder(out_dir) as txn, gdal_cache(ANALYSIS_GDAL_CACHE_BYTES):
+        out = txn.path
         with dask_client(workers=workers, scheduler=scheduler, client=client):
             result = analyze(cube, start, end, params=params, magnitude_method=magnitude_method,
                              magnitude_threshold=magnitude_threshold, workdir=out / ".work", block=block)
             stack = write_stack(result.layers, out / "layers.tif")
             if isinstance(result.clear_counts.data, da.Array):
                 (result.clear_counts,) = dask.compute(result.clear_counts)
+            analysed = cube.sel(time=result.clear_counts.time)
+            model_run = run_model_stack(analysed, out, model) if model else None
         # the stack is a file of this process: the exports read it here
-        return export_result(result, cube.sel(time=result.clear_counts.time), out, stack)
+        return _in_final(export_result(result, analysed, out, stack, model=model_run), txn)
+
+
+def _in_final(outputs: RunOutputs, txn: ResultFolder) -> RunOutputs:
+    """``outputs`` with its paths in the final result folder (where they are after the swap)."""
+    return dataclasses.replace(outputs, out_dir=txn.final,
+                               files={k: txn.moved(p) for k, p in outputs.files.items()})
+
+
+def run_model_stack(cube: xr.DataArray, out: Path, name: str = DEFAULT_MODEL,
+                    pretrained: str | None = "default") -> ModelRun:
+    """The temporal CLIP ``name`` on the analysed cube, chunk by chunk (on the dask workers where
+    a client is active, loaded once per worker) into ``out/model_layers.tif``; a :class:`ModelRun`
+    with the reason instead when it cannot run (torch missing, too few dates a year)."""
+    try:
+        from rsvlm_temporal.model.inference import run_model
+        from rsvlm_temporal.outputs.model_layers import write_model_stack
+
+        mo = run_model(cube, name=name, pretrained=pretrained, scene=False)
+    except ImportError as exc:
+        return ModelRun(name, reason=f"the model needs torch ({exc.name} is not installed): pip install '.[model]'")
+    except InsufficientDataError as exc:
+        return ModelRun(name, reason=str(exc))
+    mo, stack = write_model_stack(mo, out)
+    return ModelRun(name, mo, stack)
 
 
 def today() -> dt.date:

@@ -32,6 +32,9 @@ NOTE_KINDS: dict[str, str] = {
                            "converging; the last well-posed iteration is used",
     "no_spectral_classes": "the bitemporal pair is not reflectance 0-1 (raw DN) or lacks the "
                            "bands the class rules need: change mask only, no change classes",
+    "model_disagreement": "the temporal CLIP's learned change mask and the spectral change differ over "
+                          "part of the AOI (``fraction``: the share of the valid area where exactly one "
+                          "calls it changed); see the model agreement layer",
     "unclassified": "a free-text note (given as text, or read from a schema version 1 file)",
 }
 

@@ -1,10 +1,17 @@
-"""Dates: float days since 1970-01-01 (NaN = none) <-> datetime64 (NaT = none), ISO strings."""
+"""Dates: float days since 1970-01-01 (NaN = none) <-> datetime64 (NaT = none), ISO strings,
+and the command line's one date parser (:func:`parse_date`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import numpy as np
+
+from rsvlm_temporal.errors import PeriodError
+
+_DATE_RE = re.compile(r"(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2}))?)?")
 
 
 def days_to_datetime(a: np.ndarray) -> np.ndarray:
@@ -29,3 +36,32 @@ def iso_date(value: Any) -> str:
 def days_to_iso(days: float) -> str:
     """ISO date of an integer number of days since 1970-01-01."""
     return str(np.datetime64(int(days), "D"))
+
+
+_DATE_FORMS = "YYYY-MM-DD (or YYYY-MM, YYYY)"
+
+
+def parse_date(text: Any, what: str = "date", *, end: bool = False) -> dt.date:
+    """The one date parser of the command line: ``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY``.
+
+    A month or a year stands for its first day, or with ``end=True`` for its last day (an end
+    of period includes the whole month or year). ``what`` names the input in the message
+    (``--from``). Raises :class:`PeriodError` for anything else (``2021-13-01``, ``2024/01/01``,
+    an ISO datetime, an empty string)."""
+    s = text.strip() if isinstance(text, str) else None
+    m = _DATE_RE.fullmatch(s) if s else None
+    if m is None:
+        raise PeriodError(f"{what} {text!r} is not a date; expected {_DATE_FORMS}")
+    year, month, day = int(m["y"]), m["m"], m["d"]
+    try:
+        if month is None:
+            return dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
+        if day is None:
+            first = dt.date(year, int(month), 1)
+            if not end:
+                return first
+            following = dt.date(year + (first.month == 12), first.month % 12 + 1, 1)
+            return following - dt.timedelta(days=1)
+        return dt.date(year, int(month), int(day))
+    except ValueError as exc:  # month 13, day 31 of a 30-day month, year 0
+        raise PeriodError(f"{what} {text!r} is not a date ({exc}); expected {_DATE_FORMS}") from None

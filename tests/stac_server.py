@@ -9,6 +9,13 @@ Each mode is a path prefix with its own landing page, /conformance and /search:
 - ``malformed``: /search answers truncated JSON
 - ``empty``: /search answers an empty FeatureCollection
 - ``badrequest``: /search answers HTTP 400 with a JSON error body
+- ``silent``: every request (landing page, /search, any file such as a COG) is accepted and never
+  answered until `stop`
+- ``trickle``: /search announces a body and sends it one byte every `trickle_s` seconds
+- ``cycle``: every /search page links to the same next page (pagination that cycles)
+- ``endless``: every /search page links to a new next page (pagination that never ends)
+- ``huge``: /search answers `huge_bytes` bytes with their Content-Length; ``hugestream``: the
+  same without a Content-Length (the body ends when the connection closes)
 
 Every request is recorded in `requests` as (method, path, JSON body or None).
 """
@@ -25,7 +32,8 @@ from typing import Any
 POINT_SEARCH = "earth-search-v1/search_2023-10-08_point_sentinel-2-l2a_landsat-c2-l2.json"
 PAGE1 = "earth-search-v1/search_cql2_cloud-cover-lte-40_page1.json"
 PAGE2 = "earth-search-v1/search_cql2_cloud-cover-lte-40_page2.json"
-MODES = ("ok", "paged", "flaky", "hang", "malformed", "empty", "badrequest")
+MODES = ("ok", "paged", "flaky", "hang", "malformed", "empty", "badrequest", "silent", "trickle", "cycle",
+         "endless", "huge", "hugestream")
 CONFORMS_TO = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/item-search",
@@ -37,12 +45,16 @@ CONFORMS_TO = [
 class StacServer:
     """Start with `start()` (or `with StacServer(...) as server:`), URLs from `url(mode)`."""
 
-    def __init__(self, stac_dir: Path, hang_s: float = 5.0) -> None:
+    def __init__(self, stac_dir: Path, hang_s: float = 5.0, trickle_s: float = 0.5,
+                 huge_bytes: int = 2 * 2**20) -> None:
         self.responses = {
             name: json.loads((stac_dir / rel).read_text(encoding="utf-8"))
             for name, rel in (("point", POINT_SEARCH), ("page1", PAGE1), ("page2", PAGE2))
         }
         self.hang_s = hang_s
+        self.trickle_s = trickle_s
+        self.huge_bytes = huge_bytes
+        self.pages_sent = 0  # for modes "cycle" and "endless"
         self.requests: list[tuple[str, str, Any]] = []
         self.failures_left = 2  # for mode "flaky"
         self._lock = threading.Lock()
@@ -115,6 +127,16 @@ class StacServer:
             return 200, {"type": "FeatureCollection", "features": [], "links": []}
         if mode == "badrequest":
             return 400, {"code": "BadRequest", "description": "unknown collection 'nope'"}
+        if mode in ("cycle", "endless"):
+            with self._lock:
+                self.pages_sent += 1
+                n = self.pages_sent
+            doc = self._rewrite(self.responses["page1"], mode, None, keep_next=True)
+            if mode == "endless":
+                for link in doc["links"]:
+                    if link["rel"] == "next" and isinstance(link.get("body"), dict):
+                        link["body"] = {**link["body"], "next": f"page-{n + 1}"}
+            return 200, doc
         if mode == "paged":
             page1_token = self.responses["page1"]["links"][0]["body"]["next"]
             is_page2 = body.get("next") == page1_token
@@ -152,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._route(None)
 
+    def do_HEAD(self) -> None:  # GDAL asks for a file's size first
+        self._route(None)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -164,14 +189,47 @@ class _Handler(BaseHTTPRequestHandler):
         mode, _, rest = path.lstrip("/").partition("/")
         if mode not in MODES:
             self._send(404, {"code": "NotFound", "description": f"no mode {mode!r}"})
+        elif mode == "silent":
+            stac._release.wait()  # accepted, never answered
         elif rest == "":
             self._send(200, stac.landing(mode))
         elif rest == "conformance":
             self._send(200, {"conformsTo": CONFORMS_TO})
+        elif rest == "search" and mode == "trickle":
+            self._trickle(stac)
+        elif rest == "search" and mode in ("huge", "hugestream"):
+            self._huge(stac, declared=mode == "huge")
         elif rest == "search":
             self._send(*stac.search(mode, body or {}))
         else:
             self._send(404, {"code": "NotFound", "description": self.path})
+
+    def _trickle(self, stac: StacServer) -> None:
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/geo+json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                if stac._release.wait(stac.trickle_s):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _huge(self, stac: StacServer, declared: bool) -> None:
+        block = b" " * 65536
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/geo+json")
+            if declared:
+                self.send_header("Content-Length", str(stac.huge_bytes))
+            self.end_headers()
+            for _ in range(0, stac.huge_bytes, len(block)):
+                self.wfile.write(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, status: int, payload: Any) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -50,7 +50,7 @@ nblocks = load_cube(items, bounds=bounds, chunksize=chunk).data.numblocks
 gc.collect()
 base = rss()
 with dask.config.set(scheduler="threads", num_workers=2):
-    res = run_analysis(items, out, bounds=bounds, chunksize=chunk, block=chunk, magnitude_method="cva")
+    res = run_analysis(items, out, bounds=bounds, chunksize=chunk, block=chunk, magnitude_method="cva", model=None)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 changed = sum(c.n_pixels for c in res.evidence.classes if c.name != "no_change")
 print(json.dumps({"base": base, "peak": peak, "blocks": nblocks[2] * nblocks[3], "mode": res.mode,

@@ -8,11 +8,18 @@ The kernel runs on one spatial block with the whole time axis (numpy, vectorised
    Comparing like seasons keeps crop cycles and phenology out of the change (a field that is
    bare every winter is not "vegetation loss" each winter), and asking a change to leave the
    whole envelope tolerates a crop sown or harvested a couple of weeks earlier than last year.
+   A vegetation loss must also fall below the lowest same-season NDVI of every previous year
+   (up to ``baseline_years``): a crop's trough recurs each year, and one year's few clear views
+   may have missed it.
 3. Per test (vegetation drop, NBR drop, new water, built-up gain, vegetation gain) the first
    date of a persistent deviation: one that holds for ``persistence`` consecutive clear
    observations (clouds skipped), so a single cloudy or noisy date is never a change.
 4. The class of the earliest persistent change, from the tests and what replaced the surface:
    the endmember (burned, bare soil, built-up) whose fraction grew most by linear unmixing.
+   A flood is new water on a dry baseline: besides the same season of the previous year, the
+   pixel showed open water in at most ``max_prior_water_share`` of its clear views of the
+   ``dry_baseline_days`` before (a shore or mixed pixel that one sensor sees as water and another
+   as land is intermittent water, not a flood whenever the baseline window holds only the latter).
 5. Burn severity (dNBR, Key & Benson classes) for burned and vegetated pixels, flood onset and
    recession dates, permanent water, a per-pixel confidence.
 """
@@ -58,6 +65,13 @@ class SeriesParams:
     permanent_water_fraction: float = 0.75  #: water in this share of clear observations
     vegetated_ndvi: float = 0.3  #: NDVI baseline above this counts as vegetated
     baseline_window_days: int = 24  #: +- days around the same day of the previous year (phenology shifts)
+    #: previous years whose same-season lowest NDVI a vegetation loss must fall below (a crop's
+    #: trough repeats every year: one year's few clear views may miss it, the years together do not)
+    baseline_years: int = 3
+    dry_baseline_days: int = 365  #: a flood is new water on land dry over this many days before it
+    #: open water in more than this share of the clear views of ``dry_baseline_days`` before: the
+    #: pixel is intermittent water (a shore, a pond, a mixed pixel), never a dry baseline for a flood
+    max_prior_water_share: float = 0.05
     bands: tuple[str, ...] = field(default=("blue", "green", "red", "nir", "swir16", "swir22"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +170,30 @@ def _seasonal_envelope(v: np.ndarray, valid: np.ndarray, days: np.ndarray, windo
     return lo, mid, hi
 
 
+def _multi_year_low(v: np.ndarray, valid: np.ndarray, days: np.ndarray, window: int, years: int,
+                    first: np.ndarray) -> np.ndarray:
+    """Lowest clear value of ``v`` (T, P) within +- ``window`` days of the same date in each of the
+    previous ``years`` years (``first``: the previous year's lowest, already computed), NaN none."""
+    low = first.copy()
+    for k in range(2, years + 1):
+        lo_k = _seasonal_envelope(v, valid, days, window, lag=365 * k)[0]
+        low = np.where(np.isfinite(lo_k), np.fmin(low, lo_k), low)
+    return low
+
+
+def _prior_share(flag: np.ndarray, valid: np.ndarray, days: np.ndarray, span: int) -> np.ndarray:
+    """Share (0-1) of the clear observations of the ``span`` days before each date (that date
+    excluded) with ``flag`` (T, P); NaN where there is none."""
+    z = np.zeros((1,) + valid.shape[1:])
+    n_valid = np.concatenate([z, np.cumsum(valid, axis=0)])
+    n_flag = np.concatenate([z, np.cumsum(flag & valid, axis=0)])
+    lo = np.searchsorted(days, days - span, side="left")
+    hi = np.searchsorted(days, days, side="left")  # observations strictly before each date
+    count = n_valid[hi] - n_valid[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (n_flag[hi] - n_flag[lo]) / np.maximum(count, 1), np.nan)
+
+
 def _severity(dnbr: np.ndarray) -> np.ndarray:
     out = np.zeros(dnbr.shape, np.float32)
     for code, lower in sorted(BURN_SEVERITY_BOUNDS.items()):
@@ -206,17 +244,20 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     clear_count = valid.sum(axis=0)
     water_frac = np.where(clear_count > 0, (water & valid).sum(axis=0) / np.maximum(clear_count, 1), 0)
     permanent = water_frac >= params.permanent_water_fraction
+    prior_water = _prior_share(water, valid, days, params.dry_baseline_days)
+    ndvi_low = _multi_year_low(idx["ndvi"], valid, days, params.baseline_window_days,
+                               params.baseline_years, lo["ndvi"])
 
     # a change leaves the whole envelope: a crop sown or harvested a few days earlier than last
     # year stays inside it, a clearing or a fire does not
     with np.errstate(invalid="ignore"):
         tests = {
-            "flood": water & (hi["water"] <= params.water_index),
+            "flood": water & (hi["water"] <= params.water_index) & (prior_water <= params.max_prior_water_share),
             # dNBR against the usual pre-fire NBR, with the NIR drop of lost foliage: a SWIR rise
             # alone is no fire (e.g. a 20 m SWIR pixel straddling a clearing next door)
             "burn": (idx["nbr"] < mid["nbr"] - params.nbr_drop) & (idx["nir"] < (1 - params.nir_drop) * mid["nir"]),
             "built": (idx["ndbi"] > hi["ndbi"] + params.ndbi_gain) & (idx["ndvi"] < lo["ndvi"] - params.ndvi_drop / 2),
-            "loss": idx["ndvi"] < lo["ndvi"] - params.ndvi_drop,
+            "loss": idx["ndvi"] < ndvi_low - params.ndvi_drop,
             "gain": (idx["ndvi"] > hi["ndvi"] + params.ndvi_gain) & (idx["ndvi"] > params.vegetated_ndvi),
             # any surface change, for the date and for changes no index isolates (fallow -> built)
             "spectral": departure > params.spectral_departure,
@@ -272,11 +313,16 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     built_ok = ((built_when < big) & (built_gain >= params.min_built_gain) & (np.nan_to_num(late_rms, nan=1.0) <= params.max_unmixing_rms) &
                 (built_gain >= np.maximum(g_late["bare_soil"], g_late["dry_vegetation"])) & land & ~burn_ok)
     loss_ok = (when["loss"] < big) & ~burn_ok & ~built_ok & land
+    # an NBR break dates a vegetation loss only when it is part of the same event: inside the run
+    # of observations off the baseline that leads into the loss (a crop that senesced early two
+    # years before a flood killed it is not the date of that loss)
+    burn_leads = (when["burn"] <= when["loss"]) & (when["burn"] >= onset["loss"])
+    loss_when = np.where(burn_leads, when["burn"], when["loss"])
     cand = [
         ("flood", (when["flood"] < big) & ~permanent, when["flood"]),
         ("burn", burn_ok, when["burn"]),
         ("built_up_gain", built_ok, built_when),
-        ("vegetation_loss", loss_ok, np.minimum(when["loss"], when["burn"])),
+        ("vegetation_loss", loss_ok, loss_when),
         ("vegetation_gain", (when["gain"] < big) & land, when["gain"]),
     ]
     best = np.full(P, big)

@@ -195,7 +195,7 @@ def evaluate_city(city_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
 
     src, out = Path(city_dir), Path(out_dir)
     catalog = write_city_as_stac(src, out / "stac")
-    kw: dict[str, Any] = {"magnitude_method": method}
+    kw: dict[str, Any] = {"magnitude_method": method, "model": None}  # the spectral engine's scores
     if threshold is not None:
         kw["magnitude_threshold"] = threshold
     run = run_analysis(load_items(catalog), out / "analysis", **kw)

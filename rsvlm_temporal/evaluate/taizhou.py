@@ -455,7 +455,7 @@ def evaluate_taizhou_pipeline(
     out = Path(out_dir)
     catalog = write_pair_as_stac(data_dir, out / "stac")
     run = run_analysis(load_items(catalog), out / "analysis", magnitude_method=method,
-                       magnitude_threshold=threshold)
+                       magnitude_threshold=threshold, model=None)
     with rasterio.open(run.files["change_mask"]) as src:
         pred = src.read(1) == 1
     _, _, change, nochange = load_taizhou(data_dir)

@@ -19,6 +19,14 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json") if p.stem not in _NOT_TEMPORAL)
 
 
+def shipped_models() -> list[str]:
+    """Names of the configs whose default weights ship in the package (the others start from a
+    random init and need ``rsvlm train`` first)."""
+    from rsvlm_temporal.model.pretrained import registry
+
+    return [n for n in list_models() if f"{n}/{model_config(n).get('default_pretrained')}" in registry()]
+
+
 def model_config(name: str) -> dict[str, Any]:
     """The architecture config ``name`` (a dict; a copy)."""
     if name not in list_models():

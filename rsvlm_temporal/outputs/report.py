@@ -17,6 +17,13 @@ def summary_lines(outputs: RunOutputs) -> list[str]:
             f"{c['n_patches']} patch(es), {c.get('location', '')}, "
             f"{c.get('first_date') or ''}..{c.get('last_date') or ''}"
         )
+    m = ev.get("extra", {}).get("model")
+    if m and m.get("run", True):
+        lines.append(f"  model {m['model']} ({m.get('pretrained') or 'untrained'}): {m['change_ha']:.2f} ha changed "
+                     f"(spectral {m['spectral_change_ha']:.2f} ha, IoU {m['iou'] if m['iou'] is not None else '-'}), "
+                     f"scene label {m['scene_label']} ({100 * m['scene_scores'].get(m['scene_label'], 0):.0f}%)")
+    elif m:
+        lines.append(f"  model {m['model']} not run: {m.get('reason')}")
     for note in outputs.evidence.quality.notes:
         lines.append(f"  note: {note.text}")
     return lines

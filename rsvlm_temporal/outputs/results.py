@@ -17,9 +17,22 @@ from rsvlm_temporal.compute.store import open_stack
 from rsvlm_temporal.evidence import Evidence, build_evidence
 from rsvlm_temporal.evidence.extras import class_extras
 from rsvlm_temporal.grid import pixel_area_m2
+from rsvlm_temporal.model.inference import ModelOutputs
 from rsvlm_temporal.outputs.cog import write_cog
+from rsvlm_temporal.outputs.model_layers import export_model
 from rsvlm_temporal.outputs.polygons import write_polygons
 from rsvlm_temporal.outputs.quicklook import write_quicklook_png
+
+
+@dataclass
+class ModelRun:
+    """The temporal CLIP in a run: its outputs and their stack (``model_layers.tif``), or None and
+    the ``reason`` it did not run (e.g. no year of the series with two dates, torch missing)."""
+
+    name: str
+    outputs: ModelOutputs | None = None
+    stack: Path | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -33,13 +46,16 @@ class RunOutputs:
 
 
 def export_result(result: ChangeResult, cube: xr.DataArray, out_dir: Path,
-                  stack_path: Path | None = None) -> RunOutputs:
+                  stack_path: Path | None = None, model: ModelRun | None = None) -> RunOutputs:
     """Exports and evidence from a result already written as a stack (see :mod:`store`).
 
     Series: the change class, burn severity, dates, confidence COGs. Bitemporal: the change
     mask COG and, when the pair is reflectance, the bitemporal change class COG (codes of
     ``classes.CHANGE_CLASSES``, incl. ``seasonal``), burn severity and dNBR COGs, class
-    polygons, and an evidence of the classes (else an evidence of the mask)."""
+    polygons, and an evidence of the classes (else an evidence of the mask). ``model``: the
+    temporal CLIP's outputs and their stack (:mod:`outputs.model_layers`), exported beside the
+    spectral layers with an agreement layer and the evidence's ``model`` section; or the reason
+    the model did not run (a note)."""
     out_dir = Path(out_dir)
     stack_path = stack_path or out_dir / "layers.tif"
     layers = open_stack(stack_path)
@@ -115,6 +131,14 @@ def export_result(result: ChangeResult, cube: xr.DataArray, out_dir: Path,
             )
     files["change_magnitude"] = write_cog(layers.change_magnitude, out_dir / "change_magnitude.tif",
                                           nodata=np.nan, description="change magnitude")
+    if model is not None:
+        if model.outputs is not None and model.stack is not None:
+            m_files, section, m_notes = export_model(model.outputs, model.stack, layers, out_dir, pix_ha)
+            files.update(m_files)
+            evidence.extra["model"] = section
+            evidence.quality.notes.extend(m_notes)
+        else:
+            evidence.extra["model"] = {"model": model.name, "run": False, "reason": model.reason}
     files["evidence"] = write_json_atomic(out_dir / "evidence.json", evidence.to_dict())
     return RunOutputs(out_dir, evidence, files, result.mode)
 

@@ -16,7 +16,14 @@ from rsvlm_temporal.viewer.frames import (
     player_cube,
     player_resolution,
 )
-from rsvlm_temporal.viewer.layers import ResultLayers, area_csv, area_table, read_layers, representative_pixel
+from rsvlm_temporal.viewer.layers import (
+    ResultLayers,
+    area_csv,
+    area_table,
+    read_layers,
+    read_model_layers,
+    representative_pixel,
+)
 from rsvlm_temporal.viewer.overlay import LegendEntry, blend, class_rgba, classes_image, date_map, legend, swipe
 from rsvlm_temporal.viewer.qa import ViewerAnswer, ask, caption, evidence_summary, language_available
 from rsvlm_temporal.viewer.render import (
@@ -45,5 +52,5 @@ __all__ = [
     "area_table", "ask", "blend", "caption", "captioned_frames", "check_aoi_size", "class_rgba",
     "classes_image", "colorbar", "date_map", "draw_caption", "evidence_summary", "export_animation",
     "hex_color", "language_available", "legend", "mark_pixel", "pixel_series", "player_cube", "player_resolution",
-    "analyse_cached", "load_run", "request_digest", "ramp", "read_layers", "representative_pixel", "report_png", "resize_nearest", "swipe", "upscale_to", "validate_aoi_upload",
+    "analyse_cached", "load_run", "request_digest", "ramp", "read_layers", "read_model_layers", "representative_pixel", "report_png", "resize_nearest", "swipe", "upscale_to", "validate_aoi_upload",
 ]

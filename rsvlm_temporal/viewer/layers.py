@@ -46,6 +46,14 @@ def read_layers(files: Mapping[str, Path]) -> ResultLayers:
     raise RasterReadError(f"the run wrote no change_class or change_mask layer; files: {sorted(files)}")
 
 
+def read_model_layers(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(agreement codes of ``classes.MODEL_AGREEMENT_CLASSES`` (table ``model_agreement``),
+    zero-shot label codes of the change table) of a run with the temporal CLIP, None without."""
+    if "model_agreement" not in files or "model_labels" not in files:
+        return None
+    return _read(Path(files["model_agreement"])), _read(Path(files["model_labels"]))
+
+
 def area_table(evidence: Evidence, table: str = "change") -> list[dict[str, object]]:
     """Rows ``{class, label, area_ha, percent}`` (percent of the valid area) in legend order,
     from the evidence."""

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from rsvlm_temporal.atomic import write_json_atomic
 from rsvlm_temporal.evidence import Evidence
+from rsvlm_temporal.outputs.model_layers import MODEL_FILES
 from rsvlm_temporal.outputs.results import RunOutputs
 
 #: marker written last into a finished run folder
@@ -20,6 +21,7 @@ RUN_FILES = {
     "change_date": "change_date.tif", "flood_onset": "flood_onset.tif", "flood_recession": "flood_recession.tif",
     "confidence": "confidence.tif", "polygons": "change_polygons.geojson", "quicklook": "change_class.png",
     "change_mask": "change_mask.tif", "change_magnitude": "change_magnitude.tif", "evidence": "evidence.json",
+    **MODEL_FILES,
 }
 
 
@@ -58,6 +60,7 @@ def analyse_cached(items: Sequence[Any], out_dir: str | Path, start: Any = None,
     from rsvlm_temporal.pipeline import run_analysis  # the pipeline sits after the viewer's stage
 
     outputs = run_analysis(items, out_dir, start, end, **kwargs)
-    write_json_atomic(Path(out_dir) / RUN_MARKER, {"digest": digest, "mode": outputs.mode,
-                                                   "start": str(start), "end": str(end)})
+    # after the swap (atomic.result_folder): into the final folder, where outputs.out_dir is
+    write_json_atomic(outputs.out_dir / RUN_MARKER, {"digest": digest, "mode": outputs.mode,
+                                                     "start": str(start), "end": str(end)})
     return outputs, True

@@ -131,6 +131,11 @@ def test_run_analysis_on_a_local_catalog(app, demo_dir):
     app.button(key="run_analysis").click().run()
     assert not app.exception and not _errors(app), _errors(app)
     assert "#### What changed" in "\n".join(_markdown(app))
+    # the Model tab: the temporal CLIP's learned change beside the spectral one, and its scene scores
+    metrics = {m.label: m.value for m in app.metric}
+    assert {"Learned change", "Spectral change", "IoU of the two"} <= set(metrics), sorted(metrics)
+    scores = [d.value for d in app.dataframe if "scene score" in d.value.columns]
+    assert scores and scores[0].iloc[0]["class"] == "flood", scores
 
 
 def test_local_catalog_without_items_is_an_in_page_error(app, tmp_path):

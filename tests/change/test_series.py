@@ -106,3 +106,49 @@ def test_kernel_keeps_a_stable_forest_unchanged() -> None:
     refl = _series(days, em["forest"], em["forest"], 10**6, np.random.default_rng(2))
     out = series_kernel(refl, days, SeriesParams(), BANDS)
     assert out[0, 0, 0] == 0 and np.isnan(out[1, 0, 0])
+
+
+def _shore_series(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A mixed shore pixel seen by two interleaved sensors: one sees open water, the other the
+    wooded shore. In the second year's northern-winter months only the land-seeing sensor is
+    clear (clouds hide the other), so the same-season window of the third year holds land only."""
+    em = dict(zip(ENDMEMBERS, endmember_matrix(BANDS)))
+    days = np.arange(0, 3 * 365, 5).astype(np.float64)
+    water_view = (np.arange(days.size) % 2) == 0
+    spec = np.where(water_view[:, None], em["water_clear"][None], em["forest"][None])
+    refl = (spec + rng.normal(0, 0.003, spec.shape)).astype(np.float32)
+    hidden = water_view & (days >= 365 + 300) & (days < 365 + 365)
+    refl[hidden] = np.nan
+    return refl[:, :, None, None], days
+
+
+def test_intermittent_water_is_no_flood() -> None:
+    refl, days = _shore_series(np.random.default_rng(3))
+    out = series_kernel(refl, days, SeriesParams(), BANDS)
+    assert out[0, 0, 0] != CHANGE_CODES["flood"], out[:2, 0, 0]
+    # without the dry-baseline rule the same pixel is a "flood": the test can fail
+    loose = series_kernel(refl, days, SeriesParams(max_prior_water_share=1.0), BANDS)
+    assert loose[0, 0, 0] == CHANGE_CODES["flood"]
+
+
+def _crop_series(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A crop field, the same cycle every year: sown on day 140, green from day 170, cut on day
+    240 (bare soil after). The third year's harvest season is cloudy: only the green days before
+    it are clear, so that year's same-season baseline misses the trough."""
+    em = dict(zip(ENDMEMBERS, endmember_matrix(BANDS)))
+    days = np.arange(0, 4 * 365, 5).astype(np.float64)
+    doy = days % 365
+    green = np.where(doy < 240, np.clip((doy - 140) / 30, 0, 1), 0.0)
+    spec = green[:, None] * em["forest"][None] + (1 - green[:, None]) * em["bare_soil"][None]
+    refl = (spec + rng.normal(0, 0.003, spec.shape)).astype(np.float32)
+    refl[(days >= 2 * 365 + 235) & (days < 2 * 365 + 300)] = np.nan  # year 3's harvest: cloud
+    return refl[:, :, None, None], days
+
+
+def test_a_recurring_crop_trough_is_no_vegetation_loss() -> None:
+    refl, days = _crop_series(np.random.default_rng(4))
+    out = series_kernel(refl, days, SeriesParams(), BANDS)
+    assert out[0, 0, 0] == 0, out[:2, 0, 0]
+    # one year of baseline (the late one) alone calls the next, usual harvest a loss
+    one = series_kernel(refl, days, SeriesParams(baseline_years=1), BANDS)
+    assert one[0, 0, 0] == CHANGE_CODES["vegetation_loss"]

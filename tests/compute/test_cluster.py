@@ -165,7 +165,9 @@ def test_run_analysis_on_local_cluster_is_identical_to_threaded(scene, client, t
     a, b = _rasters(tmp_path / "threads"), _rasters(tmp_path / "cluster")
     # every layer of the stack, the class / date / magnitude COGs
     assert set(a) == set(b) >= {"layers.tif", "change_class.tif", "change_date.tif", "flood_onset.tif",
-                                "flood_recession.tif", "change_magnitude.tif", "confidence.tif"}
+                                "flood_recession.tif", "change_magnitude.tif", "confidence.tif",
+                                # the temporal CLIP, run per chunk on the workers (loaded once each)
+                                "model_layers.tif", "model_change_mask.tif", "model_agreement.tif"}
     for name in a:
         assert a[name].dtype == b[name].dtype, name
         assert np.array_equal(a[name], b[name], equal_nan=True), name
@@ -175,6 +177,7 @@ def test_run_analysis_on_local_cluster_is_identical_to_threaded(scene, client, t
     assert ref.evidence.to_dict() == got.evidence.to_dict()
     # ... and there was something to compare: a flood with dates, a magnitude with a threshold
     assert ref.mode == "series"
+    assert ev_a["extra"]["model"]["scene_label"] == "flood" and ev_a["extra"]["model"]["change_ha"] > 0
     flood = ref.evidence.class_by_name("flood")
     assert flood.n_pixels > 20 and flood.first_date is not None
     mag = a["change_magnitude.tif"]
