@@ -362,6 +362,11 @@ def render_model(outputs: Any) -> None:
                   sorted(sec["scene_scores"].items(), key=lambda kv: -kv[1])], hide_index=True, key="model_scores")
     st.caption(f"{sec['model']} ({sec.get('pretrained')}): scene label {sec['scene_label']}; "
                f"{sec['agreement_ha']['spectral_only']:g} ha spectral only, {sec['agreement_ha']['model_only']:g} ha model only.")
+    query = st.text_input("Search the series", key="model_query", placeholder="burned forest, when did it look flooded?")
+    if query.strip():
+        img, line = viewer.search_image(outputs.out_dir, query)
+        show_png(img, caption="Matching score")
+        st.markdown(f"**Search:** {line}")
 
 
 def downloads(store: viewer.FrameStore, outputs: Any, layers: viewer.ResultLayers,

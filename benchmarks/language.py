@@ -2,7 +2,8 @@
 separately written paraphrase set, verifier catches, caption scores, grounding IoU, the
 prompt -> scene -> answer round trip and LM tokens/s.
 
-``python benchmarks/language.py [--part qa intent verifier captions grounding roundtrip lm]
+``python benchmarks/language.py [--part qa intent verifier captions grounding roundtrip lm
+caption_paths perplexity latency]
 [--pipeline-dir /tmp/lang-demo]``. ``--pipeline-dir``: outputs of ``rsvlm demo --out DIR``
 (evidence.json, change_class.tif, change_polygons.geojson per scenario) graded against the demo
 truth; without it the QA and grounding run on the truth-derived (oracle) evidence only.
@@ -156,6 +157,8 @@ def perturbations(ev: Any) -> list[tuple[str, str, bool]]:
         ("invented class", "A landslide buried the valley.", False),
         ("absent class", "The river flooded the fields.", False),
         ("wrong place", f"The burn scar lies in the {wrong_cell}.", False),
+        ("no-change claim", "No change: no vegetation loss, no built-up loss.", False),
+        ("correct no-change place", f"No change was detected in the {wrong_cell} of the AOI.", True),
     ]
 
 
@@ -301,6 +304,170 @@ def part_lm(model: str | None) -> dict[str, Any]:
                             "rejected": r.unsupported} for r in res]}
 
 
+def _scene_visuals(seeds: list[int], cache: Path | None = None) -> list[dict[str, Any]]:
+    """Synthetic scenes (train.data options: 36 px, one year) with their truth evidence, truth
+    captions and the temporal CLIP's scene change embedding (the visual prefix input)."""
+    import dask
+    import numpy as np
+
+    from rsvlm_temporal.model.inference import run_model
+    from rsvlm_temporal.synth import SCENARIO_NAMES, make_scene
+    from rsvlm_temporal.synth.prompt import truth_evidence
+    from rsvlm_temporal.train.data import SCENE_KW, scene_cube
+
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    out = []
+    with dask.config.set(scheduler="synchronous"):
+        for seed in seeds:
+            for name in SCENARIO_NAMES:
+                sc = make_scene(name, seed=seed, sensors="both", **SCENE_KW)
+                key = f"{name}-{seed}"
+                if key not in stored:
+                    stored[key] = np.asarray(run_model(scene_cube(sc)).embedding, float).round(6).tolist()
+                out.append({"key": key, "ev": truth_evidence(sc), "captions": list(sc.truth.captions),
+                            "visual": stored[key]})
+    if cache:
+        cache.write_text(json.dumps(stored))
+    return out
+
+
+def _tok(s: str) -> str:
+    import re
+
+    return " ".join(re.findall(r"[a-z0-9]+(?:[.-][a-z0-9]+)*", s.lower()))
+
+
+def _caption_scores(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> dict[str, float]:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    b, _ = Bleu(4).compute_score(refs, hyps)
+    return {"BLEU-4": round(b[3], 4), "CIDEr": round(Cider().compute_score(refs, hyps)[0], 4),
+            "ROUGE-L": round(Rouge().compute_score(refs, hyps)[0], 4)}
+
+
+CAPTION_Q = "Describe the change in this area."
+
+
+def part_caption_paths(train_seeds: int = 2, heldout_seeds: tuple[int, ...] = (100,), prefix_steps: int = 40,
+                       cache: str | None = "/tmp/rsvlm-bench-visuals.json") -> dict[str, Any]:
+    """Caption scores (BLEU-4, CIDEr, ROUGE-L vs the truth captions) on held-out synthetic scenes
+    for the template, the LM (shipped adapter) without the visual prefix, and the LM with a
+    prefix projection trained here on the scenes of ``range(train_seeds)`` (LM frozen)."""
+    import torch
+
+    from rsvlm_temporal.language.compose import caption
+    from rsvlm_temporal.language.head import ADAPTER_DIR, LMHead, evidence_text, fit_prefix, perplexity
+    from rsvlm_temporal.language.verify import verify
+
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    c = Path(cache) if cache else None
+    train = _scene_visuals(list(range(train_seeds)), c)
+    test = _scene_visuals(list(heldout_seeds), c)
+    embed_s = time.perf_counter() - t0
+    adapter = ADAPTER_DIR if (ADAPTER_DIR / "adapter_config.json").is_file() else None
+    head = LMHead(adapter=adapter)
+    pairs = [{"question": CAPTION_Q, "evidence": evidence_text(s["ev"]), "answer": cap, "v": s["visual"]}
+             for s in train for cap in s["captions"][:2]]
+    t1 = time.perf_counter()
+    losses = fit_prefix(head, pairs, [p["v"] for p in pairs], steps=prefix_steps)
+    fit_s = time.perf_counter() - t1
+    refs = {s["key"]: [_tok(x) for x in s["captions"]] for s in test}
+    hyps: dict[str, dict[str, list[str]]] = {"template": {}, "lm_no_visual": {}, "lm_visual": {}}
+    verified = {"lm_no_visual": 0, "lm_visual": 0}
+    samples, toks, secs = {}, 0, 0.0
+    for s in test:
+        hyps["template"][s["key"]] = [_tok(caption(s["ev"]).text)]
+        for path, vis in (("lm_no_visual", None), ("lm_visual", s["visual"])):
+            g = head.generate(CAPTION_Q, s["ev"], visual=vis, max_new_tokens=48)
+            toks, secs = toks + g.tokens, secs + g.seconds
+            hyps[path][s["key"]] = [_tok(g.text) or "empty"]
+            verified[path] += verify(g.text, s["ev"]).ok
+            samples.setdefault(s["key"], {})[path] = g.text
+    held_pairs = [{"question": CAPTION_Q, "evidence": evidence_text(s["ev"]), "answer": cap} for s in test
+                  for cap in s["captions"]]
+    ppl_no = perplexity(head, held_pairs)
+    ppl_vis = perplexity(head, held_pairs, visuals=[s["visual"] for s in test for _ in s["captions"]])
+    return {"n_heldout": len(test), "n_train_scenes": len(train), "prefix_train_pairs": len(pairs),
+            "prefix_steps": prefix_steps, "prefix_loss_first5": round(sum(losses[:5]) / 5, 4),
+            "prefix_loss_last5": round(sum(losses[-5:]) / 5, 4), "embed_s": round(embed_s, 1),
+            "prefix_fit_s": round(fit_s, 1), "lm_tokens_per_s": round(toks / max(secs, 1e-9), 2),
+            "scores": {k: _caption_scores(refs, v) for k, v in hyps.items()},
+            "verified_rate": {k: round(v / len(test), 3) for k, v in verified.items()},
+            "heldout_caption_ppl": {"lm_no_visual": round(ppl_no, 3), "lm_visual": round(ppl_vis, 3)},
+            "samples": samples}
+
+
+def part_perplexity(n_train: int = 120, n_test: int = 60, steps: int = 12, shipped: bool = False) -> dict[str, Any]:
+    """The LM's perplexity on a fixed sample of LEVIR-CC test captions (answer tokens) before
+    and after ``rsvlm finetune`` on ``n_train`` LEVIR-CC train captions (``steps`` LoRA steps)."""
+    import random
+    import tempfile
+
+    import torch
+
+    from rsvlm_temporal.language.head import ADAPTER_DIR, LMHead, load_causal_lm, perplexity
+    from rsvlm_temporal.train.language import LEVIR_DIR, finetune, levir_pairs, write_pairs
+
+    torch.set_num_threads(1)
+    f = LEVIR_DIR / "levir-mci_captions_consolidated.json"
+    if not f.is_file():
+        return {"skipped": f"no {f}"}
+    images = [im for im in json.loads(f.read_text())["images"] if im.get("split") == "test"]
+    rng = random.Random(0)
+    rng.shuffle(images)
+    q = "Describe the building change between the two images."
+    test = []
+    for im in images[:n_test]:
+        s = im["sentences"][0]
+        none = any(k in s for k in ("no difference", "no change", "identical", "the same", "unchanged"))
+        ev = "no change detected" if none else "built_up_gain: present (building change, area not measured)"
+        test.append({"question": q, "evidence": ev, "answer": s[0].upper() + s[1:] + "."})
+    out: dict[str, Any] = {"n_test_captions": len(test), "test_sample": "LEVIR-MCI test split, shuffled seed 0, "
+                           "first sentence of each of the first pairs"}
+    lm, tok = load_causal_lm()
+    out["ppl_base"] = round(perplexity(LMHead(lm=lm, tokenizer=tok), test), 3)
+    if shipped and (ADAPTER_DIR / "adapter_config.json").is_file():
+        out["ppl_shipped_adapter"] = round(perplexity(LMHead(adapter=ADAPTER_DIR), test), 3)
+    with tempfile.TemporaryDirectory() as d:
+        cap = write_pairs(Path(d) / "levir_train.jsonl", levir_pairs(n_train, seed=1))
+        t0 = time.perf_counter()
+        rep = finetune(cap, out_dir=Path(d) / "adapter", steps=steps, rank=8, lr=1e-3, lm=lm, tokenizer=tok,
+                       threads=1)
+        out["finetune"] = {k: rep[k] for k in ("pairs", "steps", "rank", "lr", "batch", "loss_first5",
+                                                "loss_last5", "train_seconds")}
+        out["finetune_wall_s"] = round(time.perf_counter() - t0, 1)
+        out["command"] = f"rsvlm finetune --captions levir_train.jsonl --steps {steps} --rank 8 --lr 0.001"
+        head = LMHead(adapter=Path(d) / "adapter")
+        out["ppl_after_finetune"] = round(perplexity(head, test), 3)
+    return out
+
+
+def part_latency(question: str = "What changed here since 2020?", scenario: str = "wildfire") -> dict[str, Any]:
+    """Wall time of ``rsvlm ask QUESTION --demo SCENARIO --json``: the first answer (runs the
+    analysis into a fresh folder), then the cached one (the evidence reused), and with ``--lm``."""
+    import subprocess
+    import tempfile
+
+    exe = str(Path(sys.executable).parent / "rsvlm")
+    out: dict[str, Any] = {"question": question, "scenario": scenario}
+    with tempfile.TemporaryDirectory() as d:
+        base = [exe, "ask", question, "--demo", scenario, "--out", d, "--json"]
+        for label, cmd in (("first_s", base), ("cached_s", base), ("cached_lm_s", base + ["--lm"])):
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            out[label] = round(time.perf_counter() - t0, 1)
+            if r.returncode != 0:
+                out[label + "_error"] = r.stderr[-500:]
+                continue
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+            out[label.replace("_s", "_answer")] = {"answer": res["answer"], "verified": res["verified"],
+                                                   "source": res.get("source")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", nargs="+", default=["qa", "intent", "verifier", "captions", "grounding", "roundtrip"])
@@ -325,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
             report[part] = part_roundtrip()
         elif part == "lm":
             report[part] = part_lm(args.model)
+        elif part == "caption_paths":
+            report[part] = part_caption_paths()
+        elif part == "perplexity":
+            report[part] = part_perplexity()
+        elif part == "latency":
+            report[part] = part_latency()
         else:
             raise SystemExit(f"unknown part {part!r}")
         report[part]["wall_s"] = round(time.perf_counter() - t0, 1)

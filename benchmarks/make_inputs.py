@@ -112,8 +112,9 @@ class Inputs:
         return out
 
 
-def folder_for(dates: int, nbands: int, size: int, every: int = 5) -> Path:
-    return DATA_DIR / (f"s2l2a-{dates}d-{nbands}b-{size}px" + (f"-every{every}d" if every != 5 else ""))
+def folder_for(dates: int, nbands: int, size: int, every: int = 5, block: int = BLOCK) -> Path:
+    return DATA_DIR / (f"s2l2a-{dates}d-{nbands}b-{size}px" + (f"-every{every}d" if every != 5 else "")
+                       + (f"-tile{block}" if block != BLOCK else ""))
 
 
 def _smooth_field(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -139,7 +140,7 @@ def _landcover(rng: np.random.Generator, size: int) -> np.ndarray:
     return cls
 
 
-def _write_cog(path: Path, array: np.ndarray, nodata: int) -> None:
+def _write_cog(path: Path, array: np.ndarray, nodata: int, block: int = BLOCK) -> None:
     import rasterio
     import rasterio.shutil
     from affine import Affine
@@ -149,13 +150,13 @@ def _write_cog(path: Path, array: np.ndarray, nodata: int) -> None:
     transform = Affine(RES, 0.0, x0, 0.0, -RES, y0)
     profile = dict(driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
                    dtype=array.dtype, crs=f"EPSG:{EPSG}", transform=transform, nodata=nodata,
-                   tiled=True, blockxsize=BLOCK, blockysize=BLOCK)
+                   tiled=True, blockxsize=block, blockysize=block)
     tmp = path.with_name(path.name + ".part")
     with MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(array, 1)
         with mem.open() as src:
-            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", blocksize=BLOCK,
+            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", blocksize=block,
                                  overview_resampling="nearest")
     os.replace(tmp, path)
 
@@ -217,9 +218,9 @@ def _item(item_id: str, when: dt.datetime, platform: str, size: int, cloud: floa
 
 
 def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
-             force: bool = False, quiet: bool = False, every: int = 5) -> Inputs:
-    """Generate (or reuse) the input set (``every``: days between dates); returns its
-    :class:`Inputs`."""
+             force: bool = False, quiet: bool = False, every: int = 5, block: int = BLOCK) -> Inputs:
+    """Generate (or reuse) the input set (``every``: days between dates; ``block``: the COGs'
+    internal tile size, px); returns its :class:`Inputs`."""
     if not 1 <= nbands <= len(BAND_ORDER):
         raise ValueError(f"bands must be 1..{len(BAND_ORDER)}, got {nbands}")
     if size < 16 or dates < 1:
@@ -227,9 +228,9 @@ def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
     bands = BAND_ORDER[:nbands]
     if every < 1:
         raise ValueError(f"every must be >= 1 day, got {every}")
-    root = folder_for(dates, nbands, size, every)
+    root = folder_for(dates, nbands, size, every, block)
     manifest = root / "items.json"
-    params = {"dates": dates, "bands": list(bands), "size": size, "seed": seed, "block": BLOCK,
+    params = {"dates": dates, "bands": list(bands), "size": size, "seed": seed, "block": block,
               "every": every, "version": 3}
     if manifest.exists() and not force:
         data = json.loads(manifest.read_text())
@@ -283,10 +284,10 @@ def generate(dates: int = 24, nbands: int = 6, size: int = 1024, seed: int = 0,
             refl = np.where(shadow, refl * 0.45, refl)
             dn = np.clip(np.rint(refl * 10000.0 + 1000.0), 1, 65535).astype(np.uint16)
             path = folder / f"{band}.tif"
-            _write_cog(path, dn, nodata=0)
+            _write_cog(path, dn, nodata=0, block=block)
             hrefs[band] = str(path)
         path = folder / "scl.tif"
-        _write_cog(path, scl, nodata=0)
+        _write_cog(path, scl, nodata=0, block=block)
         hrefs["scl"] = str(path)
         items.append(_item(item_id, when, platform, size, 100.0 * float((scl >= 8).mean()),
                            hrefs, bbox))
@@ -328,9 +329,10 @@ def main(argv: list[str] | None = None) -> Inputs:
     ap.add_argument("--size", type=int, default=1024, help="width = height in pixels (10 m)")
     ap.add_argument("--every", type=int, default=5, help="days between dates")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--block", type=int, default=BLOCK, help="internal COG tile size (px)")
     ap.add_argument("--force", action="store_true", help="regenerate even if present")
     a = ap.parse_args(argv)
-    inputs = generate(a.dates, a.bands, a.size, a.seed, a.force, every=a.every)
+    inputs = generate(a.dates, a.bands, a.size, a.seed, a.force, every=a.every, block=a.block)
     files = inputs.band_files() + inputs.quality_files()
     mb = sum(f.stat().st_size for f in files) / 1e6
     raw = a.dates * a.bands * a.size * a.size * 2 / 1e6

@@ -39,8 +39,8 @@ def resolve_destination(path: str | os.PathLike[str]) -> Path:
     final = Path(text)
     if final.is_symlink():
         final = Path(os.path.realpath(final))
-    try:
-        st = os.stat(final)
+    try:  # through the link itself: its target may have no path (a pipe, /dev/stdout in a pipeline)
+        st = os.stat(text)
     except FileNotFoundError:
         return final
     except OSError as exc:

@@ -51,7 +51,7 @@ DEFAULT_API_COLLECTIONS: tuple[str, ...] = ("sentinel-2-l2a",)
 #: commands whose --out (synth: the positional OUT) is a folder of results; search's and
 #: train's --out are one file
 FOLDER_OUT = ("analyze", "demo", "evaluate", "synth", "ask", "caption", "ground", "finetune")
-FILE_OUT = ("search", "train")
+FILE_OUT = ("search", "train", "find", "fewshot")
 _NUMBERS = re.compile(r"\s*[-+]?[0-9.][0-9.eE+\- ]*(,[0-9.eE+\- ]*)*")
 
 
@@ -412,7 +412,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n[{name}] {len(items)} items -> cube {dict(cube.sizes)} {cube.attrs['crs']} "
               f"{cube.attrs['resolution'][0]:g} m, sensors {sorted(set(cube.sensor.values.tolist()))}")
         outputs = run_analysis(items, out / name, workers=args.workers,
-                               model=None if args.no_model else DEFAULT_MODEL)
+                               model=None if args.no_model else "auto")
         print("\n".join(summary_lines(outputs)))
     print(f"\nfiles written under {out}")
     return 0
@@ -520,9 +520,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-memory", type=float, default=None, metavar="MIB",
                    help="memory of one chunk's whole time series, which each thread holds (default 48); "
                         "160 reads 512 px tiles whole: ~1.4x faster, 1.5-2x the peak memory")
-    s.add_argument("--model", default=DEFAULT_MODEL, choices=shipped_models(), metavar="MODEL",
+    s.add_argument("--model", default="auto", choices=["auto", *shipped_models()], metavar="MODEL",
                    help=f"temporal CLIP run beside the spectral engine: one of {', '.join(shipped_models())} "
-                        f"(default {DEFAULT_MODEL}, its shipped weights)")
+                        f"(its shipped weights), or auto (default: {DEFAULT_MODEL} up to 50 M pixel-dates, "
+                        "skipped with a note beyond: the model reads ~25x slower than the spectral engine)")
     s.add_argument("--no-model", action="store_true",
                    help="spectral engine only: no learned mask, agreement layer or zero-shot labels")
     s.set_defaults(func=cmd_analyze)

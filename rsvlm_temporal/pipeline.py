@@ -27,11 +27,16 @@ from rsvlm_temporal.model.factory import DEFAULT_MODEL
 from rsvlm_temporal.outputs.report import summary_lines
 from rsvlm_temporal.outputs.results import ModelRun, RunOutputs, export_result
 
-__all__ = ["ANALYSIS_CHUNK_BYTES", "ANALYSIS_GDAL_CACHE_BYTES", "RunOutputs", "analysis_chunksize",
+__all__ = ["ANALYSIS_CHUNK_BYTES", "ANALYSIS_GDAL_CACHE_BYTES", "AUTO_MODEL_PX_DATES", "RunOutputs", "analysis_chunksize",
            "analysis_cube", "export_result", "gdal_cache", "run_analysis", "summary_lines", "today"]
 
 #: bytes of one chunk's whole time series, which one analysis task holds (see analysis_chunksize)
 ANALYSIS_CHUNK_BYTES = 48 * 2**20
+#: ``run_analysis(model="auto")`` runs the model up to this many pixel-dates (time x y x x) of the
+#: analysed cube: at :data:`MODEL_PX_DATES_PER_CPU_S` about 15 CPU-minutes
+AUTO_MODEL_PX_DATES = 50_000_000
+#: the default model's speed on CPU (pixel-dates per CPU-second; benchmarks/model.py, RESULTS.md)
+MODEL_PX_DATES_PER_CPU_S = 57_000
 #: GDAL block cache during run_analysis (bytes): every pass reads each tile about once, so a
 #: larger cache (GDAL's default: 5% of the machine's memory) only keeps tiles of the whole AOI
 ANALYSIS_GDAL_CACHE_BYTES = 32 * 2**20
@@ -108,7 +113,7 @@ def run_analysis(
     chunksize: int = 1024,
     block: int = 64,
     chunk_memory: int | None = None,
-    model: str | None = DEFAULT_MODEL,
+    model: str | None = "auto",
 ) -> RunOutputs:
     """Load, analyse and export: COGs, GeoJSON (EPSG:4326), PNG and evidence.json in ``out_dir``.
 
@@ -127,7 +132,10 @@ def run_analysis(
     (``tests/test_memory.py``, ``benchmarks/distributed.py --part memory``).
 
     ``model``: the temporal CLIP config run beside the spectral engine (its shipped weights; see
-    :func:`run_model_stack`), None to skip it (``rsvlm analyze --no-model``).
+    :func:`run_model_stack`); ``"auto"`` (default): the default model when the cube holds at most
+    :data:`AUTO_MODEL_PX_DATES` pixel-dates (the model reads some 25x slower than the spectral
+    engine on CPU), else skipped with the reason in the evidence; None: skipped
+    (``rsvlm analyze --no-model``).
     """
     check_method(magnitude_method, magnitude_threshold)  # names first: before any read or write
     cube = analysis_cube(items, chunksize, chunk_memory, bands=bands, epsg=epsg, resolution=resolution,
@@ -142,7 +150,7 @@ def run_analysis(
             if isinstance(result.clear_counts.data, da.Array):
                 (result.clear_counts,) = dask.compute(result.clear_counts)
             analysed = cube.sel(time=result.clear_counts.time)
-            model_run = run_model_stack(analysed, out, model) if model else None
+            model_run = _model_run(analysed, out, model)
         # the stack is a file of this process: the exports read it here
         return _in_final(export_result(result, analysed, out, stack, model=model_run), txn)
 
@@ -151,6 +159,21 @@ def _in_final(outputs: RunOutputs, txn: ResultFolder) -> RunOutputs:
     """``outputs`` with its paths in the final result folder (where they are after the swap)."""
     return dataclasses.replace(outputs, out_dir=txn.final,
                                files={k: txn.moved(p) for k, p in outputs.files.items()})
+
+
+def _model_run(cube: xr.DataArray, out: Path, model: str | None) -> ModelRun | None:
+    if not model:
+        return None
+    if model == "auto":
+        px_dates = cube.sizes["time"] * cube.sizes["y"] * cube.sizes["x"]
+        if px_dates > AUTO_MODEL_PX_DATES:
+            return ModelRun(DEFAULT_MODEL, reason=(
+                f"not run by default: the cube holds {px_dates / 1e6:.0f} M pixel-dates, over the automatic "
+                f"limit of {AUTO_MODEL_PX_DATES / 1e6:.0f} M (about {px_dates / MODEL_PX_DATES_PER_CPU_S / 3600:.1f} "
+                f"CPU-hours at {MODEL_PX_DATES_PER_CPU_S / 1e3:.0f} k pixel-dates per CPU-second); pass "
+                f"--model {DEFAULT_MODEL} to run it anyway"))
+        model = DEFAULT_MODEL
+    return run_model_stack(cube, out, model)
 
 
 def run_model_stack(cube: xr.DataArray, out: Path, name: str = DEFAULT_MODEL,

@@ -1,10 +1,12 @@
 """Lazy surface-reflectance cubes (time, band, y, x) from STAC items, through stackstac.
 
 ``load_cube`` reads metadata only: the result is a dask-backed ``xarray.DataArray`` and no
-pixel is read until it is computed. Per sensor group, stackstac builds the read graph on one
-explicit target grid (EPSG code, resolution in metres, bounds in that CRS); raw DNs are read
-(``rescale=False``) and turned into reflectance 0-1 with each item's own scale/offset; the
-quality band (Sentinel-2 SCL, Landsat QA_PIXEL) is decoded into the ``mask`` coordinate.
+pixel is read until it is computed. Per sensor group, stackstac lays out the asset table on one
+explicit target grid (EPSG code, resolution in metres, bounds in that CRS) and opens the files
+(:class:`~rsvlm_temporal.io.reader.DNReader`); each chunk is one task that decodes the raw DNs
+of every band straight into its float32 plane and turns them into reflectance 0-1 in place with
+each item's own scale/offset; the quality band (Sentinel-2 SCL, Landsat QA_PIXEL) is decoded in
+the same task into the ``mask`` coordinate (:func:`~rsvlm_temporal.io.reader.read_chunk`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any, Iterable, Literal, Sequence
 import dask.array as da
 import numpy as np
 import pandas as pd
-import stackstac
 import xarray as xr
 from affine import Affine
 from pyproj import Transformer
@@ -262,12 +263,87 @@ def _scale_offset(items: list[NormalisedItem], bands: Sequence[str]) -> tuple[np
     return scale, offset
 
 
+def _read_graph(
+    items: list[NormalisedItem], bands: Sequence[str], assets: list[str], epsg: int,
+    res: tuple[float, float], bounds: Bounds, yx_chunks: tuple[Any, Any], mask_flags: int,
+    resampling: Any,
+) -> tuple[da.Array, da.Array, np.ndarray, np.ndarray]:
+    """The read graph of one sensor's items: (reflectance (t, b, y, x) float32, flags (t, y, x)
+    uint8, y and x pixel-centre coordinates).
+
+    stackstac lays out the asset table and the target grid (metadata only) and opens each
+    date's files lazily in one reader-table task (:class:`DNReader`), shared by that date's
+    chunks; each chunk (1 date x all bands) is then one task, :func:`reader.read_chunk`, that
+    decodes every band straight into its float32 plane and scales/masks it in place (no DN
+    block, no second pass; the flags come out of the same task).
+    """
+    import dask
+    from dask.blockwise import blockwise
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.layers import ArraySliceDep
+    from stackstac.prepare import prepare_items, to_coords
+    from stackstac.to_dask import asset_table_to_reader_and_window
+
+    from rsvlm_temporal.io.reader import pick, read_chunk
+
+    plain = [stackstac_dict(i) for i in items]
+    dtype = np.dtype("uint16")
+    table, spec, asset_ids, kept = prepare_items(
+        plain, assets=assets, epsg=epsg, resolution=res, bounds=bounds, snap_bounds=False,
+        rescale=False, dtype=dtype)
+    if len(kept) != len(plain) or list(asset_ids) != list(assets):
+        # stackstac drops items / assets that lie wholly outside the grid: keep every date (it
+        # reads as nodata) and every asset column in its place
+        full = np.full((len(plain), len(assets)), None, dtype=table.dtype)
+        full["bounds"] = np.nan
+        rows = {it["id"]: k for k, it in enumerate(kept)}
+        cols = [assets.index(a) for a in asset_ids]
+        for r, it in enumerate(plain):
+            if it["id"] in rows:
+                full[r, cols] = table[rows[it["id"]]]
+        table = full
+    coords, _ = to_coords(plain, assets, spec, xy_coords="center", properties=False,
+                          band_coords=False)
+    ys, xs = np.asarray(coords["y"]), np.asarray(coords["x"])
+    t, a = table.shape
+    height, width = spec.shape
+    chunks = da.core.normalize_chunks(((1,) * t, (len(bands),)) + tuple(yx_chunks),
+                                      (t, len(bands), height, width))
+    token = dask.base.tokenize(table, spec, chunks, tuple(bands), int(mask_flags), str(resampling))
+    asset_table = da.from_array(table, chunks=((1,) * t, (a,)), inline_array=True,
+                                name="rsvlm-assets-" + token)
+    with dask.annotate(fuse=False):  # opened readers are shared by the date's chunks: no fusion
+        readers = asset_table.map_blocks(
+            asset_table_to_reader_and_window, spec, resampling, dtype, dtype.type(0), False,
+            gdal_env(), (), DNReader, dtype=object, name="rsvlm-readers-" + token)
+    scale, offset = _scale_offset(items, bands)
+    first = items[0].bands
+    nodata = np.array([first[b].nodata if first[b].nodata is not None else 0 for b in bands], np.uint16)
+    lut = masks.lookup_table(items[0].sensor.quality) if len(assets) > len(bands) else None
+    sc = da.from_array(scale, chunks=(1, len(bands)), name="rsvlm-scale-" + token)
+    of = da.from_array(offset, chunks=(1, len(bands)), name="rsvlm-offset-" + token)
+    name = "rsvlm-read-" + token
+    layer = blockwise(
+        read_chunk, name, "tbyx",
+        readers.name, "tb", ArraySliceDep(chunks[2:]), "yx", sc.name, "tb", of.name, "tb",
+        numblocks={readers.name: readers.numblocks, sc.name: sc.numblocks, of.name: of.numblocks},
+        nbands=len(bands), nodata=nodata, lut=lut, mask_flags=int(mask_flags),
+    )
+    graph = HighLevelGraph.from_collections(name, layer, [readers, sc, of])
+    pair = da.Array(graph, name, chunks, meta=np.empty((0, 0, 0, 0), np.float32))
+    refl = da.map_blocks(pick, pair, 0, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32),
+                         name="rsvlm-reflectance-" + token)
+    flags = da.map_blocks(pick, pair, 1, chunks=(chunks[0], (1,)) + chunks[2:], dtype=np.uint8,
+                          meta=np.empty((0, 0, 0, 0), np.uint8), name="rsvlm-flags-" + token)[:, 0]
+    return refl, flags, ys, xs
+
+
 def _load_group(
     items: list[NormalisedItem], bands: Sequence[str], epsg: int, res: tuple[float, float],
     bounds: Bounds, chunksize: int, mask_flags: int, resampling: Any,
 ) -> xr.DataArray:
     """One sensor's items on the target grid: lazy reflectance with mask/sensor/id coords."""
-    from rsvlm_temporal.io.reader import aligned_chunks, flags_block, reflectance_block  # see reader.py
+    from rsvlm_temporal.io.reader import aligned_chunks  # see reader.py
 
     sensor = items[0].sensor
     has_quality = all(it.quality is not None for it in items)
@@ -284,39 +360,8 @@ def _load_group(
     if grid is not None:
         xchunks = aligned_chunks(width, int(round((bounds[0] - grid[1].c) / res[0])), chunksize)
         ychunks = aligned_chunks(height, int(round((grid[1].f - bounds[3]) / res[1])), chunksize)
-    raw = stackstac.stack(
-        [stackstac_dict(i) for i in items],
-        assets=assets,
-        epsg=epsg,
-        resolution=res,
-        bounds=bounds,
-        snap_bounds=False,
-        dtype=np.dtype("uint16"),
-        fill_value=np.uint16(0),  # a numpy scalar: stackstac checks can_cast(type(fill), dtype)
-        rescale=False,
-        sortby_date=False,
-        xy_coords="center",
-        properties=False,
-        band_coords=False,
-        chunksize=(1, len(assets), ychunks, xchunks),
-        resampling=resampling,
-        reader=DNReader,
-        gdal_env=gdal_env(),
-    )
-    scale, offset = _scale_offset(items, bands)
-    first = items[0].bands
-    nodata = np.array([first[b].nodata if first[b].nodata is not None else 0 for b in bands], np.uint16)
-    lut = masks.lookup_table(sensor.quality) if has_quality else None
-    dn = raw.data[:, : len(bands)]
-    qa = raw.data[:, len(bands)] if has_quality else da.zeros_like(raw.data[:, 0])
-    sc = da.from_array(scale, chunks=(1, len(bands)))
-    of = da.from_array(offset, chunks=(1, len(bands)))
-    refl = da.blockwise(
-        reflectance_block, "tbyx", dn, "tbyx", qa, "tyx", sc, "tb", of, "tb",
-        nodata=nodata, lut=lut, mask_flags=int(mask_flags), dtype=np.float32,
-    )
-    flags = da.blockwise(flags_block, "tyx", dn, "tbyx", qa, "tyx", nodata=nodata, lut=lut,
-                         dtype=np.uint8, concatenate=True)
+    refl, flags, ys, xs = _read_graph(items, bands, assets, epsg, res, bounds, (ychunks, xchunks),
+                                      mask_flags, resampling)
     times = pd.DatetimeIndex([it.datetime.astimezone(dt.timezone.utc).replace(tzinfo=None) for it in items])
     return xr.DataArray(
         refl,
@@ -324,8 +369,8 @@ def _load_group(
         coords={
             "time": times.values.astype("datetime64[ns]"),
             "band": list(bands),
-            "y": raw.y.values,
-            "x": raw.x.values,
+            "y": ys,
+            "x": xs,
             "sensor": ("time", [sensor.id] * len(items)),
             "id": ("time", [it.id for it in items]),
             "platform": ("time", [it.platform for it in items]),
@@ -507,8 +552,10 @@ def load_cube(
     - ``chunksize``: dask chunk side in target pixels, default 1024 (chunk edges fall on
       multiples of it on the native grid, so file tiles whose size divides it, e.g. 512 px, are
       never split). At 1024 the loader reaches bare rasterio's windowed-read throughput in
-      ``benchmarks/loader.py``; smaller chunks cost more per-task overhead, larger ones more
-      memory (a chunk holds one date x all bands, float32: 1024 px x 6 bands = 24 MiB).
+      ``benchmarks/loader.py`` and ``benchmarks/loader_matrix.py``; smaller chunks cost more
+      per-task overhead, and chunks smaller than the files' tiles decode a tile once per chunk
+      thread that reads it; larger ones more memory (a chunk holds one date x all bands,
+      float32: 1024 px x 6 bands = 24 MiB).
 
     Reads no pixel: the result is dask-backed.
     """

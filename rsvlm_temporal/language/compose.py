@@ -80,19 +80,36 @@ def place_of(c: ClassEvidence) -> str:
     return f"in the {c.location}" if c.location else "somewhere in the AOI"
 
 
+def events_of(c: ClassEvidence) -> list[dict[str, Any]]:
+    """The class's dated events (``extra['events']``: modal date, start, end, pixels, area_ha;
+    isolated single-pixel dates excluded), oldest first; [] in evidence without them."""
+    ev = (c.extra or {}).get("events") or []
+    return sorted((e for e in ev if e.get("date")), key=lambda e: str(e["date"]))
+
+
+def event_span(c: ClassEvidence) -> tuple[str | None, str | None]:
+    """(first, last) event date (ISO) of a class: the modal dates of its first and last dated
+    events when the evidence has them, else the raw first/last pixel dates."""
+    ev = events_of(c)
+    if ev:
+        return str(ev[0]["date"])[:10], str(ev[-1]["date"])[:10]
+    return c.first_date, c.last_date
+
+
 def _when_phrase(c: ClassEvidence) -> str:
-    if not c.first_date:
+    first, last = event_span(c)
+    if not first:
         return ""
-    if c.last_date and c.last_date != c.first_date:
-        return f"between {c.first_date} and {c.last_date}"
-    return f"on {c.first_date}"
+    if last and last != first:
+        return f"between {first} and {last}"
+    return f"on {first}"
 
 
 def _used(classes: list[ClassEvidence], **more: Any) -> dict[str, Any]:
     return {"classes": [c.name for c in classes],
             "areas_ha": {c.name: round(c.area_ha, 4) for c in classes},
             "percent": {c.name: round(c.percent_of_valid, 3) for c in classes},
-            "dates": {c.name: [c.first_date, c.last_date] for c in classes},
+            "dates": {c.name: list(event_span(c)) for c in classes},
             "locations": {c.name: c.location_phrase for c in classes},
             "refs": {"mask": "change_class.tif", "polygons": "change_polygons.geojson",
                      "codes": {c.name: c.code for c in classes}}, **more}
@@ -217,13 +234,18 @@ def _when(pq: ParsedQuestion, ev: Evidence) -> Answer:
     elif pq.focus == "recession" and extra.get("recession_date"):
         d = str(extra["recession_date"])
         text = f"The water had receded by {d} (first date the extent fell to 10% of its peak or less)."
-    elif pq.focus == "last" and c.last_date:
-        d = c.last_date
-        text = f"The last {phrase(c.name)} was detected on {d}."
     else:
-        d = c.first_date
-        text = (f"The {phrase(c.name)} was first detected on {d}" +
-                (f" and last on {c.last_date}." if c.last_date and c.last_date != d else "."))
+        first, last = event_span(c)
+        if pq.focus == "last" and last:
+            d = last
+            text = f"The last {phrase(c.name)} was detected on {d}."
+        else:
+            d = first or c.first_date
+            text = (f"The {phrase(c.name)} was first detected on {d}" +
+                    (f" and last on {last}." if last and last != d else "."))
+        n_ev = len(events_of(c))
+        if n_ev > 1:
+            text = text[:-1] + f" ({n_ev} dated events)."
     return Answer(text, "when", used=_used([c]), facts={"class": c.name, "date": d})
 
 
@@ -256,8 +278,12 @@ def _yesno(pq: ParsedQuestion, ev: Evidence) -> Answer:
         ha = _region_area(c, pq.region["cells"])
         yes = ha >= max(0.05 * c.area_ha, 1e-9)
         extra = f" in the {pq.region['name']}"
-    if pq.period and c.first_date and c.last_date and yes:
-        if c.last_date < pq.period["start"] or c.first_date > pq.period["end"]:
+    first, last = event_span(c)
+    if pq.period and first and last and yes:
+        evs = events_of(c)
+        if evs:
+            yes = any(pq.period["start"] <= str(e["date"])[:10] <= pq.period["end"] for e in evs)
+        elif last < pq.period["start"] or first > pq.period["end"]:
             yes = False
         extra += f" between {pq.period['start']} and {pq.period['end']}"
     if yes:
@@ -272,14 +298,15 @@ def _rate(pq: ParsedQuestion, ev: Evidence) -> Answer:
     c = _target(pq, ev)
     if c is None or c.n_pixels == 0:
         return _absent(pq, ev, "rate")
-    if not c.first_date or not c.last_date or _years(c.first_date, c.last_date) < 0.25:
+    first, last = event_span(c)
+    if not first or not last or _years(first, last) < 0.25:
         return Answer(f"The {fmt_area(c.area_ha)} of {phrase(c.name)} appeared at once "
                       f"({_when_phrase(c) or 'date unknown'}): there is no yearly rate to give.", "rate",
                       used=_used([c]), facts={"class": c.name, "area_ha": c.area_ha})
-    yrs = _years(c.first_date, c.last_date)
+    yrs = _years(first, last)
     r = c.area_ha / yrs
     return Answer(f"About {fmt_area(r, pq.unit)} per year: {fmt_area(c.area_ha, pq.unit)} of {phrase(c.name)} "
-                  f"between {c.first_date} and {c.last_date} ({yrs:.1f} years).", "rate", used=_used([c]),
+                  f"between {first} and {last} ({yrs:.1f} years).", "rate", used=_used([c]),
                   facts={"class": c.name, "rate_ha_per_year": r, "area_ha": c.area_ha})
 
 

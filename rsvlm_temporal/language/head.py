@@ -38,13 +38,14 @@ def smollm2_gguf() -> Path:
 
 def evidence_text(ev: Evidence) -> str:
     """The evidence as compact structured text for the LM prompt (one line per fact)."""
-    from rsvlm_temporal.language.compose import analysed_period, change_classes
+    from rsvlm_temporal.language.compose import analysed_period, change_classes, event_span
 
     a, b = analysed_period(ev)
     lines = [f"period: {a} to {b}", f"valid area: {ev.aoi.valid_area_ha:.2f} ha"]
     present = change_classes(ev)
     for c in present:
-        when = f"{c.first_date} to {c.last_date}" if c.first_date else "unknown"
+        first, last = event_span(c)
+        when = f"{first} to {last}" if first else "unknown"
         lines.append(f"{c.name}: {c.area_ha:.2f} ha, {c.percent_of_valid:.1f}%, {c.location_phrase}, dates {when}")
     absent = [c.name for c in ev.classes if c.name != "no_change" and c.n_pixels == 0]
     if absent:
@@ -239,3 +240,78 @@ def tiny_random_lm(folder: str | Path, vocab_from: str | Path | None = None, see
     tok.save_pretrained(str(folder))
     (folder / "rsvlm_tiny.json").write_text(json.dumps({"purpose": "test double", "seed": seed}))
     return folder
+
+
+def _answer_ids(tok: Any, prompt: str, answer: str, max_len: int) -> tuple[list[int], list[int]]:
+    a = tok(prompt, add_special_tokens=False)["input_ids"][-(max_len - 40):]
+    b = tok(" " + answer, add_special_tokens=False)["input_ids"][:40]
+    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
+    return a + b + eos, [-100] * len(a) + b + eos
+
+
+def perplexity(head: "LMHead", pairs: Sequence[dict[str, str]], max_len: int = 200,
+               visuals: Sequence[Sequence[float]] | None = None) -> float:
+    """Perplexity of the head on the answer tokens (and EOS) of ``pairs`` ({"question",
+    "evidence", "answer"}), prompted as at training: exp(mean token negative log-likelihood)."""
+    import math
+
+    torch = _torch()
+    nll, n = 0.0, 0
+    with torch.inference_mode():
+        for i, p in enumerate(pairs):
+            ids, lab = _answer_ids(head.tok, build_prompt(head.tok, p["question"], p["evidence"]), p["answer"], max_len)
+            x, y = torch.tensor([ids]), torch.tensor([lab])
+            if visuals is not None:
+                emb = head.lm.get_input_embeddings()(x)
+                pre = head.prefix(visuals[i]).unsqueeze(0).to(emb.dtype)
+                y = torch.cat([torch.full((1, pre.shape[1]), -100), y], dim=1)
+                out = head.lm(inputs_embeds=torch.cat([pre, emb], dim=1), labels=y)
+            else:
+                out = head.lm(input_ids=x, labels=y)
+            k = int((y[:, 1:] != -100).sum())
+            nll += float(out.loss) * k
+            n += k
+    if n == 0:
+        raise LanguageError("no answer token to score: the pairs are empty")
+    return math.exp(nll / n)
+
+
+def fit_prefix(head: "LMHead", pairs: Sequence[dict[str, str]], visuals: Sequence[Sequence[float]],
+               n_tokens: int = 4, steps: int = 40, lr: float = 1e-3, batch: int = 4, seed: int = 0,
+               max_len: int = 200) -> list[float]:
+    """Train a :class:`PrefixProjection` (the LM frozen, ClipCap style) so that ``visuals[i]``
+    (change embeddings) as prefix tokens help the LM write ``pairs[i]['answer']``; sets
+    ``head.prefix`` and returns the loss per step."""
+    import random
+
+    torch = _torch()
+    if len(pairs) != len(visuals) or not pairs:
+        raise LanguageError(f"{len(pairs)} pairs for {len(visuals)} visual vectors; expected as many, at least one")
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    emb_layer = head.lm.get_input_embeddings()
+    proj = PrefixProjection(len(visuals[0]), int(emb_layer.weight.shape[1]), n_tokens=n_tokens, seed=seed)
+    opt = torch.optim.AdamW(proj.parameters(), lr=lr)
+    for p in head.lm.parameters():
+        p.requires_grad_(False)
+    data = [_answer_ids(head.tok, build_prompt(head.tok, p["question"], p["evidence"]), p["answer"], max_len)
+            for p in pairs]
+    pad = head.tok.pad_token_id if head.tok.pad_token_id is not None else 0
+    losses = []
+    for _ in range(int(steps)):
+        idx = rng.sample(range(len(data)), min(batch, len(data)))
+        n = max(len(data[i][0]) for i in idx)
+        ids = torch.tensor([data[i][0] + [pad] * (n - len(data[i][0])) for i in idx])
+        lab = torch.tensor([data[i][1] + [-100] * (n - len(data[i][1])) for i in idx])
+        att = torch.tensor([[1] * len(data[i][0]) + [0] * (n - len(data[i][0])) for i in idx])
+        pre = proj(torch.tensor([list(visuals[i]) for i in idx], dtype=torch.float32))
+        embeds = torch.cat([pre, emb_layer(ids)], dim=1)
+        att = torch.cat([torch.ones(len(idx), n_tokens, dtype=torch.long), att], dim=1)
+        lab = torch.cat([torch.full((len(idx), n_tokens), -100), lab], dim=1)
+        loss = head.lm(inputs_embeds=embeds, attention_mask=att, labels=lab).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    head.prefix = proj
+    return losses

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from rsvlm_temporal.evidence.schema import Evidence
-from rsvlm_temporal.language.compose import analysed_period, series_dates
+from rsvlm_temporal.language.compose import analysed_period, event_span, events_of, series_dates
 from rsvlm_temporal.language.understand import _find, _norm, find_classes, find_not_assessed, load_data
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ _MONTH_RE = re.compile(r"\b(" + "|".join(m for m in calendar.month_name if m) + 
 _YEAR_RE = re.compile(r"\b(19[7-9]\d|20\d\d)\b")
 _IGNORE_RE = re.compile(r"sentinel-?\s?\d\w?|landsat[- ]?\d|\b\d+\s?m\b|3x3|\bl2a\b|\bc2\b|\bl2\b", re.I)
 _NEG_RE = re.compile(r"\b(no|not|none|without|never|nothing|absent|neither|nor)\b")
+#: a claim that nothing changed (anywhere: a sentence naming a region is checked by its place)
+_NO_CHANGE_RE = re.compile(r"\bno (?:persistent |significant |visible |detectable )?changes?\b(?!\s+(?:in|of|to)\b)|"
+                           r"\bnothing (?:has |have )?changed\b|\b(?:has|have|did) not changed?\b|\bunchanged\b")
 _HA_FACTOR = {"ha": 1.0, "km2": 100.0, "acres": 1 / 2.4710538}
 
 
@@ -82,12 +85,16 @@ def supported_values(ev: Evidence) -> dict[str, set[float]]:
             ha.add(float(v))
         if (c.extra or {}).get("peak_extent_ha") is not None:
             ha.add(float(c.extra["peak_extent_ha"]))
-        if c.first_date and c.last_date:
-            d = (dt.date.fromisoformat(c.last_date) - dt.date.fromisoformat(c.first_date)).days
-            days.add(float(d))
-            spans.add(d / 365.25)
-            if d / 365.25 >= 0.25:
-                ha.add(c.area_ha / (d / 365.25))
+        counts.add(float(len(events_of(c))))
+        for e in events_of(c):
+            ha.add(float(e.get("area_ha", 0.0)))
+        for first, last in {(c.first_date, c.last_date), event_span(c)}:
+            if first and last:
+                d = (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days
+                days.add(float(d))
+                spans.add(d / 365.25)
+                if d / 365.25 >= 0.25:
+                    ha.add(c.area_ha / (d / 365.25))
     for a, b in itertools.combinations(present, 2):
         ha.update({abs(a.area_ha - b.area_ha), a.area_ha + b.area_ha})
     ha.add(sum(c.area_ha for c in present if c.name != "no_change"))
@@ -106,6 +113,7 @@ def supported_dates(ev: Evidence) -> set[str]:
     out = set(series_dates(ev))
     for c in ev.classes:
         out.update(d for d in (c.first_date, c.last_date) if d)
+        out.update(str(e["date"])[:10] for e in events_of(c))
         for k in ("peak_date", "recession_date"):
             if (c.extra or {}).get(k):
                 out.add(str(c.extra[k])[:10])
@@ -119,6 +127,7 @@ def _event_dates(ev: Evidence) -> set[str]:
     out = {d for d in analysed_period(ev) if d}
     for c in ev.classes:
         out.update(d for d in (c.first_date, c.last_date) if d)
+        out.update(str(e["date"])[:10] for e in events_of(c))
         for k in ("peak_date", "recession_date"):
             if (c.extra or {}).get(k):
                 out.add(str(c.extra[k])[:10])
@@ -218,6 +227,9 @@ def verify(text: str, ev: Evidence) -> Verification:
                 bad.append(f"class {name}: not assessed by this analysis")
             elif name not in present and not negated:
                 bad.append(f"class {name}: the evidence has none of it")
+        if present and _NO_CHANGE_RE.search(ns) and not _places(s):
+            n_checked += 1
+            bad.append(f"claim {s.strip()!r}: no change stated, the evidence has {', '.join(sorted(present))}")
         # directions: vegetation and built-up
         gains = any(_find(w, ns) for w in lex["directions"]["gain"])
         losses = any(_find(w, ns) for w in lex["directions"]["loss"])

@@ -233,3 +233,8 @@ def search_series(cube: xr.DataArray, query: str, model: Any = None, name: str =
     order = np.argsort(dscore)[::-1]
     dates = [(str(np.datetime64(cube.time.values[i], "D")), float(dscore[i])) for i in order if dscore[i] > 0]
     return _layer(region, cube, "model_search_score", query=query), dates
+
+
+def prompt_embeddings(m: Any) -> tuple[tuple[str, ...], np.ndarray]:
+    """(zero-shot class names, their prompt embeddings [K, E], normalised) of a model object."""
+    return _class_embeddings_for(m)

@@ -119,6 +119,89 @@ class PrestoTower(nn.Module):
         return tok, ok.any(1)
 
 
+#: MODEL_BANDS -> Galileo's 13 space-time inputs (S2 B2..B12); NDVI from nir (B8) or nir08 for Landsat
+_GALILEO_S2 = {"blue": 2, "green": 3, "red": 4, "rededge1": 5, "rededge2": 6, "rededge3": 7, "nir": 8,
+               "nir08": 9, "swir16": 10, "swir22": 11}
+
+
+class GalileoTower(nn.Module):
+    """Galileo nano (pretrained, frozen by default) per ``patch_size`` x ``patch_size`` px patch,
+    over square tiles of ``tile`` x ``tile`` patches and windows of up to ``window`` dates (<= 24);
+    a date's token is the mean of its kept band-group tokens, projected to ``dim``. S1 and the
+    non-space-time modalities are masked. A band-group token is kept where at least ``min_valid``
+    of the patch's pixels have all its bands; missing pixels of a kept token take the band's
+    training mean. Landsat fills the matching S2 bands, the rest masked (not validated)."""
+
+    def __init__(self, dim: int = 48, weights: str | None = "galileo-nano-encoder", freeze: bool = True,
+                 patch_size: int = 4, tile: int = 4, window: int = 12, min_valid: float = 0.5,
+                 resolution_m: float = 10.0, batch: int = 4, **_: Any):
+        super().__init__()
+        from rsvlm_temporal.model.galileo import GalileoEncoder
+
+        if not 1 <= int(patch_size) <= 8 or not 1 <= int(window) <= 24 or int(tile) < 1:
+            raise ParameterError(f"Galileo tower patch_size={patch_size}, window={window}, tile={tile}; expected "
+                                 "patch_size 1-8, window 1-24 dates and tile >= 1 patches")
+        self.encoder = GalileoEncoder()
+        if weights:
+            from rsvlm_temporal.model.pretrained import load_safetensors, weights_path
+
+            self.encoder.load_state_dict(load_safetensors(weights_path(weights)), strict=True)
+        if freeze:
+            self.encoder.requires_grad_(False)
+        self.stride, self.tile, self.window, self.batch = int(patch_size), int(tile), int(window), max(1, int(batch))
+        self.min_valid, self.resolution_m = float(min_valid), float(resolution_m)
+        self.dim = dim
+        self.proj = nn.Linear(128, dim)
+
+    def forward(self, x: torch.Tensor, sensor: torch.Tensor, days: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from rsvlm_temporal.model.galileo import NORM_MEAN, S_T_GROUPS, normalise
+        from rsvlm_temporal.model.temporal import month_index
+
+        t, _, h, w = x.shape
+        p, n = self.stride, self.stride * self.tile
+        hp, wp = -(-h // n) * n, -(-w // n) * n
+        xp = nn.functional.pad(x, (0, wp - w, 0, hp - h), value=float("nan"))
+        ok = torch.isfinite(xp)
+        v = torch.where(ok, xp, torch.zeros_like(xp))
+        s_t = torch.zeros(t, hp, wp, 13, dtype=x.dtype)
+        okb = torch.zeros(t, hp, wp, 13, dtype=torch.bool)
+        for b, j in _GALILEO_S2.items():
+            s_t[..., j], okb[..., j] = v[:, _B[b]] * 1e4, ok[:, _B[b]]  # reflectance -> S2 DN
+        nir_ok = ok[:, _B["nir"]]
+        nir = torch.where(nir_ok, v[:, _B["nir"]], v[:, _B["nir08"]])
+        red = v[:, _B["red"]]
+        s_t[..., 12] = ((nir - red) / (nir + red).abs().clamp_min(1e-6)).clamp(-1, 1)
+        okb[..., 12] = (nir_ok | ok[:, _B["nir08"]]) & ok[:, _B["red"]]
+        fill = normalise(torch.tensor(NORM_MEAN, dtype=x.dtype))
+        s_t = torch.where(okb, normalise(s_t), fill)
+        gok = torch.stack([okb[..., i].all(-1) for i in S_T_GROUPS.values()], 1).to(x.dtype)  # t g H W
+        frac = nn.functional.avg_pool2d(gok, p)  # t g H/p W/p
+        tmask = (frac < self.min_valid).permute(0, 2, 3, 1)  # t H/p W/p g
+        pmask = tmask.repeat_interleave(p, 1).repeat_interleave(p, 2)  # per pixel, as the encoder reads it
+        months = month_index(days)
+        gh, gw, k = hp // p, wp // p, self.tile
+        nh, nw = hp // n, wp // n
+
+        def tiles(a: torch.Tensor) -> torch.Tensor:  # [T', H, W, C] -> [nh * nw, n, n, T', C]
+            tt, c = a.shape[0], a.shape[-1]
+            return a.reshape(tt, nh, n, nw, n, c).permute(1, 3, 2, 4, 0, 5).reshape(nh * nw, n, n, tt, c)
+
+        out = torch.zeros(t, gh, gw, 128, dtype=x.dtype)
+        for s in range(0, t, self.window):
+            e = min(t, s + self.window)
+            xb, mb = tiles(s_t[s:e]), tiles(pmask[s:e])
+            per = []
+            for i in range(0, xb.shape[0], self.batch):
+                xi, mi = xb[i:i + self.batch], mb[i:i + self.batch]
+                tok, m = self.encoder(xi, mi, months[s:e][None].expand(xi.shape[0], -1), p, self.resolution_m)
+                keep = (~m).to(tok.dtype)[..., None]
+                per.append((tok * keep).sum(-2) / keep.sum(-2).clamp_min(1.0))  # b k k T' D
+            per_t = torch.cat(per).reshape(nh, nw, k, k, e - s, -1).permute(4, 0, 2, 1, 3, 5)
+            out[s:e] = per_t.reshape(e - s, gh, gw, -1)
+        ch, cw = -(-h // p), -(-w // p)
+        return self.proj(out[:, :ch, :cw]), (~tmask).any(-1)[:, :ch, :cw]
+
+
 class OpenClipTower(nn.Module):
     """Any open_clip image tower per date: patch tokens of a false-colour / RGB image, or of all
     bands through a patch embedding widened from the RGB weights (``bands="all"``)."""
@@ -161,11 +244,12 @@ class OpenClipTower(nn.Module):
         return toks, valid
 
 
-TOWERS: dict[str, type[nn.Module]] = {"pixel": PixelTower, "presto": PrestoTower, "open_clip": OpenClipTower}
+TOWERS: dict[str, type[nn.Module]] = {"pixel": PixelTower, "presto": PrestoTower, "galileo": GalileoTower,
+                                      "open_clip": OpenClipTower}
 
 
 def build_tower(cfg: dict[str, Any]) -> nn.Module:
-    """A tower from its config (``{"type": "pixel" | "presto" | "open_clip", ...}``)."""
+    """A tower from its config (``{"type": "pixel" | "presto" | "galileo" | "open_clip", ...}``)."""
     kind = cfg.get("type")
     if kind not in TOWERS:
         from rsvlm_temporal.errors import unknown_name
@@ -174,4 +258,4 @@ def build_tower(cfg: dict[str, Any]) -> nn.Module:
     return TOWERS[kind](**{k: v for k, v in cfg.items() if k != "type"})
 
 
-__all__ = ["PixelTower", "PrestoTower", "OpenClipTower", "build_tower", "spectral_features"]
+__all__ = ["PixelTower", "PrestoTower", "GalileoTower", "OpenClipTower", "build_tower", "spectral_features"]

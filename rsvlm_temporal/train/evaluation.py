@@ -8,7 +8,8 @@ Metrics (all on held-out seeds, every scenario, sensors cycled both / s2 / lands
 - zero_shot_top1_heldout_prompts: the same with heldout_prompts.json (worded unlike training);
 - retrieval_r1: caption -> series recall@1 within each seed's gallery of one scene per scenario;
 - few_shot_accuracy: pixel accuracy (change / no change) from prototypes of 5 + 5 marked pixels;
-- taizhou_kappa, levir_f1: null with a reason (see ``reasons``).
+- taizhou_kappa, levir_f1: the real data through the model path, added by ``rsvlm eval`` from
+  :mod:`rsvlm_temporal.evaluate.model` (the evaluation stage reads the real sets).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rsvlm_temporal.errors import ParameterError
 from rsvlm_temporal.synth import SCENARIO_NAMES
 from rsvlm_temporal.train.data import make_sample
 from rsvlm_temporal.train.trainer import HELDOUT_SEEDS, SCENARIO_CLASS, first_valid_after
 
 HELDOUT_PROMPTS = Path(__file__).resolve().parent / "heldout_prompts.json"
 REVISIT = {"both": 5, "s2": 5, "landsat": 16}
-
+SHARED_ENV = "RSVLM_SHARED_DATA"
 
 def heldout_prompts() -> dict[str, list[str]]:
     """class -> held-out prompts."""
@@ -38,8 +40,9 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 
 
 def evaluate(model: Any = "temporal-tiny", pretrained: str | None = "default",
-             seeds: Sequence[int] = HELDOUT_SEEDS, shared_data: str | Path | None = None) -> dict[str, Any]:
-    """Recompute every metric on ``seeds``; one JSON-ready dict."""
+             seeds: Sequence[int] = HELDOUT_SEEDS) -> dict[str, Any]:
+    """Recompute every synthetic metric on ``seeds``; one JSON-ready dict (``rsvlm eval`` adds the
+    real-data fields of :func:`rsvlm_temporal.evaluate.model.real_data_scores`)."""
     import torch
 
     from rsvlm_temporal.model.clip import scene_embedding
@@ -50,8 +53,6 @@ def evaluate(model: Any = "temporal-tiny", pretrained: str | None = "default",
     if isinstance(model, str):
         model = create_model(model, pretrained=pretrained)
     if set(seeds) & set(range(64)):
-        from rsvlm_temporal.errors import ParameterError
-
         raise ParameterError(f"eval seeds {sorted(seeds)} overlap the training seeds 0..63; use held-out seeds (>= 1000)")
     t0 = time.time()
     classes, ptexts = class_prompt_texts()
@@ -103,13 +104,6 @@ def evaluate(model: Any = "temporal-tiny", pretrained: str | None = "default",
             G = torch.stack(gallery)
             for i, caps in enumerate(cap_sets):
                 r1 += [bool(v) for v in ((caps @ G.T).argmax(1) == i).tolist()]
-    data = Path(shared_data) if shared_data else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    why_t = ("not computed: the learned model is not yet wired to the Taizhou bi-temporal Landsat pair "
-             "(rsvlm_temporal.evaluate.taizhou runs the spectral analysis only)")
-    why_l = ("not computed: LEVIR-CD is 0.5 m RGB aerial imagery; the shipped model is trained on 10-30 m "
-             "multispectral series, and no RGB open_clip tower was trained here")
-    if not data.is_dir():
-        why_t = why_l = f"data absent: {data} not found"
     return {
         "model": getattr(model, "name", None), "pretrained": getattr(model, "pretrained", None),
         "seeds": list(seeds), "scenes": len(seeds) * len(SCENARIO_NAMES),
@@ -119,7 +113,5 @@ def evaluate(model: Any = "temporal-tiny", pretrained: str | None = "default",
         "zero_shot_top1_heldout_prompts": round(float(np.mean(zs_ho)), 4),
         "retrieval_r1": round(float(np.mean(r1)), 4),
         "few_shot_accuracy": round(float(np.mean(fs)), 4),
-        "taizhou_kappa": None, "levir_f1": None,
-        "reasons": {"taizhou_kappa": why_t, "levir_f1": why_l},
         "seconds": round(time.time() - t0, 1),
     }

@@ -23,6 +23,7 @@ from rsvlm_temporal.viewer.layers import (
     read_layers,
     read_model_layers,
     representative_pixel,
+    search_image,
 )
 from rsvlm_temporal.viewer.overlay import LegendEntry, blend, class_rgba, classes_image, date_map, legend, swipe
 from rsvlm_temporal.viewer.qa import ViewerAnswer, ask, caption, evidence_summary, language_available
@@ -52,5 +53,5 @@ __all__ = [
     "area_table", "ask", "blend", "caption", "captioned_frames", "check_aoi_size", "class_rgba",
     "classes_image", "colorbar", "date_map", "draw_caption", "evidence_summary", "export_animation",
     "hex_color", "language_available", "legend", "mark_pixel", "pixel_series", "player_cube", "player_resolution",
-    "analyse_cached", "load_run", "request_digest", "ramp", "read_layers", "read_model_layers", "representative_pixel", "report_png", "resize_nearest", "swipe", "upscale_to", "validate_aoi_upload",
+    "analyse_cached", "load_run", "request_digest", "ramp", "read_layers", "read_model_layers", "representative_pixel", "search_image", "report_png", "resize_nearest", "swipe", "upscale_to", "validate_aoi_upload",
 ]

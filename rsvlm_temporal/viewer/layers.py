@@ -54,6 +54,23 @@ def read_model_layers(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray
     return _read(Path(files["model_agreement"])), _read(Path(files["model_labels"]))
 
 
+def search_image(run_dir: Path, query: str) -> tuple[np.ndarray, str]:
+    """A text search over a run (:func:`outputs.model_search.search_run`) as a uint8 RGB map
+    (matching score 0-1 of the best, through the viridis ramp) and one line
+    saying how much matched, where and when."""
+    from rsvlm_temporal.outputs.model_search import search_run
+    from rsvlm_temporal.viewer.render import ramp
+
+    res = search_run(run_dir, query)
+    score = np.asarray(res.score.values, np.float32)
+    top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    img = ramp(np.clip(score / top, 0, 1) if top > 0 else np.zeros_like(score), "viridis")
+    if not res.matched_ha:
+        return img, f"Nothing in this run matches \u201c{query}\u201d (nearest class: {res.score.attrs['nearest_class']})."
+    when = ", ".join(f"{d} ({100 * s:.0f}%)" for d, s in res.dates) or "no learned date"
+    return img, f"{res.matched_ha:g} ha match \u201c{query}\u201d, mostly in the {res.where}; changed on {when}."
+
+
 def area_table(evidence: Evidence, table: str = "change") -> list[dict[str, object]]:
     """Rows ``{class, label, area_ha, percent}`` (percent of the valid area) in legend order,
     from the evidence."""

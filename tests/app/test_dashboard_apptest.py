@@ -136,6 +136,10 @@ def test_run_analysis_on_a_local_catalog(app, demo_dir):
     assert {"Learned change", "Spectral change", "IoU of the two"} <= set(metrics), sorted(metrics)
     scores = [d.value for d in app.dataframe if "scene score" in d.value.columns]
     assert scores and scores[0].iloc[0]["class"] == "flood", scores
+    app.text_input(key="model_query").input("flooded farmland").run()
+    assert not app.exception, [e.value for e in app.exception]
+    found = [m for m in _markdown(app) if m.startswith("**Search:**")]
+    assert found and "ha match" in found[0] and "flood" in found[0].lower(), found
 
 
 def test_local_catalog_without_items_is_an_in_page_error(app, tmp_path):

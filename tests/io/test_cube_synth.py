@@ -352,3 +352,100 @@ def test_landsat_and_sentinel2_merge_at_30m(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got.mask.values[0], expect_mask)
     expect_mask = np.where(qa == 22280, masks.CLOUD, np.where(qa == 1, masks.NODATA, 0))
     np.testing.assert_array_equal(got.mask.values[1], expect_mask)
+
+
+# ------------------------------------------------------------------ fused read: bit for bit
+
+def _fused_items(out: Path, raster_bands: bool, quality: bool) -> tuple[list[dict], dict]:
+    """3 dates of Sentinel-2 L2A (Earth Search keys blue/red/nir + scl), 72 x 88 px at 10 m in
+    32 px tiles, DN 0 (nodata) sprinkled into every band, SCL on the 20 m grid; per-item
+    raster:bands scale/offset (different per date) or none (the product convention)."""
+    rng = np.random.default_rng(7)
+    t10 = Affine(10, 0, X0, 0, -10, Y0)
+    t20 = Affine(20, 0, X0, 0, -20, Y0)
+    items, truth = [], {}
+    for d in range(3):
+        item_id = f"F{d}"
+        assets: dict = {}
+        for j, band in enumerate(("blue", "red", "nir")):
+            dn = rng.integers(1, 12000, (72, 88)).astype(np.uint16)
+            dn[rng.random((72, 88)) < 0.03] = 0
+            truth[item_id, band] = dn
+            path = write_cog(out / f"{item_id}_{band}.tif", dn, t10, 32633, blocksize=32)
+            a = {"href": str(path), "proj:shape": [72, 88], "proj:transform": list(t10)[:6]}
+            if raster_bands:
+                a["raster:bands"] = [{"nodata": 0, "scale": [1e-4, 2.75e-5, 2e-4][d],
+                                      "offset": [-0.1, -0.2, 0.0][d] + 0.01 * j}]
+            assets[band] = a
+        if quality:
+            scl = rng.choice(np.array([0, 3, 4, 5, 6, 8, 9, 10, 11], np.uint8), (36, 44),
+                             p=[0.02, 0.05, 0.5, 0.2, 0.08, 0.05, 0.05, 0.03, 0.02])
+            truth[item_id, "scl"] = scl
+            path = write_cog(out / f"{item_id}_scl.tif", scl, t20, 32633, blocksize=32)
+            assets["scl"] = {"href": str(path), "proj:shape": [36, 44], "proj:transform": list(t20)[:6]}
+        items.append(item_dict(item_id, f"2023-0{d + 4}-01T10:00:00Z", S2_ID, "sentinel-2a", 32633,
+                               assets, properties={"s2:processing_baseline": "05.09"}))
+    return items, truth
+
+
+@pytest.mark.parametrize("raster_bands", [True, False], ids=["raster-bands", "no-raster-bands"])
+@pytest.mark.parametrize("quality", [True, False], ids=["scl", "no-quality"])
+def test_fused_read_equals_plain_rasterio_bit_for_bit(tmp_path: Path, raster_bands: bool,
+                                                     quality: bool) -> None:
+    # The reference: each COG read whole with plain rasterio, DN * scale + offset in float32,
+    # NaN where the band's DN is 0 or the date's flags (SCL through the S2 table, NODATA where
+    # the first band is 0) hit the default mask. Chunks of 24 px straddle the 32 px tiles; the
+    # AOI crops 5 px off the left and 3 px off the top (chunk edges off the tile grid).
+    import rasterio
+
+    from rsvlm_temporal.io.items import normalise_items
+
+    items, _ = _fused_items(tmp_path, raster_bands, quality)
+    bands = ["blue", "red", "nir"]
+    bounds = (X0 + 50, Y0 - 720, X0 + 880, Y0 - 30)
+    norm = normalise_items(items, bands)
+    for chunk in (24, 64):
+        cube = load_cube(items, bands=bands, bounds=bounds, chunksize=chunk)
+        assert cube.data.chunks[1] == (3,)  # one chunk holds all bands of a date
+        got, flags = cube.values, cube.mask.values
+        assert got.dtype == np.float32 and got.shape == (3, 3, 69, 83)
+        for t, it in enumerate(norm):
+            with rasterio.open(it.bands["blue"].href) as ds:
+                dn0 = ds.read(1)[3:, 5:]
+            expect_flags = np.where(dn0 == 0, masks.NODATA, np.uint8(0)).astype(np.uint8)
+            if quality:
+                with rasterio.open(it.quality.href) as ds:
+                    scl = np.repeat(np.repeat(ds.read(1), 2, axis=0), 2, axis=1)[3:, 5:]
+                expect_flags |= masks.decode(scl, LUT_S2)
+            np.testing.assert_array_equal(flags[t], expect_flags)
+            bad_q = (expect_flags & masks.DEFAULT_MASKED) != 0
+            for j, band in enumerate(bands):
+                asset = it.bands[band]
+                if raster_bands:
+                    assert asset.scale == [1e-4, 2.75e-5, 2e-4][t]
+                else:
+                    assert (asset.scale, round(asset.offset, 9)) == (1e-4, -0.1)
+                with rasterio.open(asset.href) as ds:
+                    dn = ds.read(1)[3:, 5:]
+                expect = dn.astype(np.float32) * np.float32(asset.scale) + np.float32(asset.offset)
+                expect[(dn == 0) | bad_q] = np.nan
+                assert got[t, j].tobytes() == expect.tobytes(), (chunk, t, band)
+        assert np.isnan(got).any() and np.isfinite(got).mean() > 0.5
+
+
+def test_fused_read_fills_pixels_outside_the_files_as_nodata(tmp_path: Path) -> None:
+    # An AOI reaching 40 m past the files' left and top edges: the chunks there are partly (or
+    # wholly, at 4 px chunks) outside every file; those pixels read as the files' nodata DN, so
+    # they are NaN with the NODATA flag, and the inside equals the same cube on the files' grid.
+    items, _ = _fused_items(tmp_path, raster_bands=True, quality=True)
+    bands = ["blue", "red", "nir"]
+    inside = load_cube(items, bands=bands, chunksize=32)
+    for chunk in (4, 24):
+        cube = load_cube(items, bands=bands, bounds=(X0 - 40, Y0 - 720, X0 + 880, Y0 + 40),
+                         chunksize=chunk)
+        got, flags = cube.values, cube.mask.values
+        assert got.shape == (3, 3, 76, 92)
+        assert np.isnan(got[:, :, :4]).all() and np.isnan(got[:, :, :, :4]).all()
+        assert ((flags[:, :4] & masks.NODATA) != 0).all() and ((flags[:, :, :4] & masks.NODATA) != 0).all()
+        assert got[:, :, 4:, 4:].tobytes() == inside.values.tobytes()
+        np.testing.assert_array_equal(flags[:, 4:, 4:], inside.mask.values)

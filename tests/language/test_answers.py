@@ -61,3 +61,29 @@ def test_caption(truth_ev: dict[str, Any]) -> None:
     r = describe(truth_ev["flood"])
     assert r.verified and "flooded area" in r.answer
     assert "No persistent change" in describe(truth_ev["seasonal_crops"]).answer
+
+
+def test_date_events_leave_out_isolated_pixels() -> None:
+    import numpy as np
+
+    from rsvlm_temporal.evidence.extras import date_events
+
+    d0 = int((np.datetime64("2021-08-01") - np.datetime64("1970-01-01")).astype(int))
+    days = np.array([d0 - 235, d0 - 9, d0, d0 + 90])
+    ev = date_events(days, np.array([1, 3, 48, 1]), 0.09)
+    assert [e["date"] for e in ev] == ["2021-08-01"]
+    assert ev[0]["start"] == "2021-07-23" and ev[0]["pixels"] == 51
+    assert date_events(np.array([d0]), np.array([0]), 0.09) == []
+
+
+def test_when_uses_dated_events_not_outlier_pixels(truth_ev: dict[str, Any]) -> None:
+    import copy
+
+    ev = copy.deepcopy(truth_ev["wildfire"])
+    burn = ev.class_by_name("burn")
+    true_date = burn.first_date
+    burn.first_date = "2020-12-09"  # one stray pixel dated months before the fire
+    r = ask("When did the fire happen?", ev)
+    assert r.facts["date"] == true_date and r.verified
+    burn.extra.pop("events")  # evidence written before events: the raw first date
+    assert ask("When did the fire happen?", ev).facts["date"] == "2020-12-09"

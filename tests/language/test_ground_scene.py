@@ -55,3 +55,29 @@ def test_prompt_scene_answer_round_trip() -> None:
     where = ask("Where is the burn scar?", ev)
     assert "2021-06-01" <= when.facts["date"] <= "2021-08-31"
     assert where.facts["location"] == "south-east"
+
+
+def test_mirror_scene_flips_landscape_truth_and_words() -> None:
+    from rsvlm_temporal.synth import make_scene
+    from rsvlm_temporal.synth.prompt import mirror_scene
+    from rsvlm_temporal.synth.scenarios import location_name
+
+    sc = make_scene("urban_growth", seed=0, size=24, start="2020-01-01", end="2021-12-31")
+    m = mirror_scene(sc, ud=True, lr=True)
+    assert np.array_equal(m.truth.change_class, sc.truth.change_class[::-1, ::-1])
+    day = int((np.datetime64("2021-12-01") - np.datetime64("1970-01-01")).astype(int))
+    assert np.allclose(m.fractions(day), sc.fractions(day)[:, ::-1, ::-1])  # the dynamics follow
+    assert m.truth.stats["location"] == location_name(m.truth.change_class > 0)
+    flip = {"north": "south", "south": "north", "east": "west", "west": "east", "centre": "centre"}
+    want = "-".join(flip[w] for w in sc.truth.stats["location"].split("-"))
+    assert m.truth.stats["location"] == want
+    assert m.truth.stats["class_area_ha"] == sc.truth.stats["class_area_ha"]
+    assert mirror_scene(sc) is sc
+
+
+def test_prompt_corner_place_met_by_mirroring() -> None:
+    # the town grows from a corner towards the centre, so its new districts rarely sit in a corner
+    # cell as drawn: the search mirrors a drawn scene onto the asked corner
+    scene, spec = scene_from_prompt("new buildings in the south-east in 2020")
+    assert spec["matched"] == {"when": True, "where": True}
+    assert ask("Where is the construction?", truth_evidence(scene)).facts["location"] == "south-east"

@@ -14,21 +14,13 @@ import rasterio
 pytest.importorskip("torch")
 
 from rsvlm_temporal.classes import CHANGE_CODES, MODEL_AGREEMENT_CLASSES, NODATA_CLASS  # noqa: E402
-from rsvlm_temporal.io.catalog import load_items  # noqa: E402
 from rsvlm_temporal.model.inference import year_windows  # noqa: E402
 from rsvlm_temporal.outputs.model_layers import MODEL_FILES  # noqa: E402
-from rsvlm_temporal.synth import write_scene  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fire(tmp_path_factory):
-    from rsvlm_temporal.pipeline import run_analysis
-
-    root = tmp_path_factory.mktemp("model-fire")
-    scene = write_scene(root / "scene", "wildfire", size=36, start="2020-01-01", end="2021-12-31",
-                        sensors=("s2",), seed=11, keep_arrays=False)
-    items = load_items(scene.catalog_path)
-    return scene, items, run_analysis(items, root / "out")
+def fire(model_fire_run):
+    return model_fire_run
 
 
 def _read(path):
@@ -108,3 +100,19 @@ def test_year_windows_split_at_new_year_and_a_model_needs_two_dates_in_one() -> 
                         attrs={"crs": "EPSG:32633", "epsg": 32633, "transform": (10, 0, 0, 0, -10, 40)})
     run = run_model_stack(cube, None)  # type: ignore[arg-type]  # refused before any write
     assert run.outputs is None and "2 dates within one calendar year" in run.reason
+
+
+def test_auto_skips_the_model_over_its_budget_and_says_how_to_force_it(monkeypatch) -> None:
+    import xarray as xr
+
+    from rsvlm_temporal import pipeline
+
+    times = pd.DatetimeIndex(["2021-06-01", "2021-07-01"])
+    cube = xr.DataArray(np.full((2, 6, 4, 4), 0.1, np.float32), dims=("time", "band", "y", "x"),
+                        coords={"time": times, "band": ["blue", "green", "red", "nir", "swir16", "swir22"],
+                                "y": np.arange(4.0), "x": np.arange(4.0)})
+    monkeypatch.setattr(pipeline, "AUTO_MODEL_PX_DATES", 31)  # the cube holds 32 pixel-dates
+    run = pipeline._model_run(cube, None, "auto")  # type: ignore[arg-type]  # decided before any write
+    assert run is not None and run.outputs is None
+    assert "not run by default" in run.reason and "--model temporal-tiny" in run.reason
+    assert pipeline._model_run(cube, None, None) is None  # type: ignore[arg-type]
