@@ -187,6 +187,10 @@ class DNReader(AutoParallelRioReader):
                 n = ds.count
                 ds.close()
                 raise RuntimeError(f"Assets must have exactly 1 band, but file {self.url!r} has {n}")
+            far = self._misplaced(ds)
+            if far:
+                ds.close()
+                raise RuntimeError(far)
             direct = self._direct_params(ds)
             if direct is not None:
                 self._direct = direct
@@ -203,6 +207,26 @@ class DNReader(AutoParallelRioReader):
                 return PooledRioDataset(self.gdal_env, ds)
             return ThreadLocalRioDataset(self.gdal_env, ds, vrt=vrt)
         return SingleThreadedRioDataset(self.gdal_env, ds, vrt=vrt)
+
+    def _misplaced(self, ds: Any) -> str | None:
+        """Why the file cannot be the asset its item declares: in the grid's CRS, its bounds do
+        not touch the output grid (built from the items' proj:transform / proj:shape), so every
+        pixel would silently read as nodata. None when it overlaps (or its CRS differs: warped)."""
+        vp = self.spec.vrt_params
+        if ds.crs is None or ds.crs.to_epsg() != vp["crs"]:
+            return None
+        t, h, w = vp["transform"], vp["height"], vp["width"]
+        gx = sorted((t.c, t.c + t.a * w))
+        gy = sorted((t.f, t.f + t.e * h))
+        b = ds.bounds
+        dx = max(gx[0] - b.right, b.left - gx[1], 0.0)
+        dy = max(gy[0] - b.top, b.bottom - gy[1], 0.0)
+        if dx <= 0 and dy <= 0:
+            return None
+        return (f"{self.url!r} lies {np.hypot(dx, dy) / 1000:.1f} km from the grid its item declares "
+                f"(file bounds {tuple(round(v) for v in b)}, grid x {gx[0]:.0f}..{gx[1]:.0f}, y {gy[0]:.0f}..{gy[1]:.0f} "
+                f"in EPSG:{vp['crs']}): the item's proj:transform / proj:shape do not describe this file; fix the "
+                "item (or the file's georeferencing)")
 
     def _direct_params(self, ds: Any) -> tuple[int, int, int, int, int, int, Any] | None:
         if self.resampling != Resampling.nearest or ds.crs is None:

@@ -449,3 +449,25 @@ def test_fused_read_fills_pixels_outside_the_files_as_nodata(tmp_path: Path) -> 
         assert ((flags[:, :4] & masks.NODATA) != 0).all() and ((flags[:, :, :4] & masks.NODATA) != 0).all()
         assert got[:, :, 4:, 4:].tobytes() == inside.values.tobytes()
         np.testing.assert_array_equal(flags[:, 4:, 4:], inside.mask.values)
+
+
+def test_a_cog_georeferenced_far_from_its_item_is_refused(tmp_path: Path) -> None:
+    """The item declares the grid at x0; the file is written 100 km east: reading it is an error
+    naming the distance, not a cube of silent nodata."""
+    import pystac
+
+    from rsvlm_temporal.errors import RasterReadError
+
+    x0, y0 = 500000.0, 5000000.0
+    declared = Affine(10, 0, x0, 0, -10, y0)
+    actual = Affine(10, 0, x0 + 100_000, 0, -10, y0)
+    assets = {}
+    for band in ("blue", "green", "red", "nir", "swir16", "swir22"):
+        path = write_cog(tmp_path / f"{band}.tif", np.full((16, 16), 1000, np.uint16), actual, 32633)
+        assets[band] = {"href": str(path), "proj:shape": [16, 16], "proj:transform": list(declared)[:6],
+                        "raster:bands": [{"scale": 0.0001, "offset": 0.0, "nodata": 0}]}
+    item = pystac.Item.from_dict(item_dict("S2A_far", "2021-06-01T10:00:00Z", "sentinel-2-l2a", "sentinel-2a",
+                                           32633, assets, bbox=[15.0, 45.1, 15.01, 45.11]))
+    cube = load_cube([item], bands=["red", "nir"])
+    with pytest.raises(RasterReadError, match=r"lies 99\.8 km from the grid its item declares"):
+        cube.compute()
