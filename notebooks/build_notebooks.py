@@ -69,6 +69,16 @@ QUICKSTART = [
         "burn = ev.class_by_name('burn')\n"
         "print('burn:', burn.location_phrase, burn.first_date, '..', burn.last_date)\n"
         "print('notes:', [n.kind for n in ev.quality.notes])"),
+    new_markdown_cell("## 4b. The temporal CLIP beside the spectral engine\nThe learned change mask, its "
+                      "agreement with the spectral classes, the zero-shot scene label, and text search over "
+                      "the run (from the stored embeddings: the model does not run again)."),
+    new_code_cell(
+        "m = ev.extra['model']\n"
+        "print({k: m[k] for k in ('model', 'pretrained', 'change_ha', 'spectral_change_ha', 'iou', 'scene_label')})\n"
+        "from rsvlm_temporal.outputs.model_search import search_run\n"
+        "for query in ('scorched woodland', 'new buildings'):\n"
+        "    r = search_run(outputs.out_dir, query)\n"
+        "    print(f'{query!r}: {r.matched_ha} ha, {r.where}, dates {r.dates[:2]}')"),
     new_markdown_cell("## 5. Maps\nClass colours come from the shared class table (`config/classes.json`), "
                       "as in the PNG quicklooks and the dashboard legend."),
     new_code_cell(
