@@ -70,7 +70,7 @@ def part_overhead(m: Any, side: int, repeat: int) -> tuple[list[list[Any]], list
     import numpy as np
     import torch
 
-    from rsvlm_temporal.model.inference import _block, _class_embeddings_for, year_windows
+    from rsvlm_temporal.model.inference import _block, prompt_embeddings, year_windows
     from rsvlm_temporal.model.inputs import day_numbers, sensor_codes, to_model_bands
 
     cube = _cube(side)
@@ -79,7 +79,7 @@ def part_overhead(m: Any, side: int, repeat: int) -> tuple[list[list[Any]], list
     days = day_numbers(cube.time.values)
     sensors = sensor_codes(list(cube.sensor.values), len(days))
     windows = year_windows(days)
-    _, cemb = _class_embeddings_for(m)
+    _, cemb = prompt_embeddings(m)
     x = torch.from_numpy(to_model_bands(values, bands))
     s, d = torch.from_numpy(sensors), torch.from_numpy(days)
 

@@ -58,7 +58,7 @@ def cached_model(name: str, pretrained: str | None) -> Any:
 
 @lru_cache(maxsize=8)
 def _class_embeddings(name: str, pretrained: str | None) -> tuple[tuple[str, ...], np.ndarray]:
-    return _class_embeddings_for(cached_model(name, pretrained))
+    return prompt_embeddings(cached_model(name, pretrained))
 
 
 def year_windows(days: np.ndarray) -> tuple[tuple[int, int], ...]:
@@ -136,7 +136,7 @@ def run_model(cube: xr.DataArray, model: Any = None, pretrained: str | None = "d
     if model is not None:
         spec = (getattr(model, "name", name), getattr(model, "pretrained", None))
     m = model if model is not None else cached_model(*spec)
-    classes, cemb = _class_embeddings(*spec) if model is None else _class_embeddings_for(m)
+    classes, cemb = _class_embeddings(*spec) if model is None else prompt_embeddings(m)
     e = int(m.cfg["embed_dim"])
     data = cube.data if isinstance(cube.data, da.Array) else da.from_array(np.asarray(cube.data), chunks=(-1, -1, 256, 256))
     data = data.rechunk({0: -1, 1: -1})
@@ -194,8 +194,8 @@ def with_scene(mo: ModelOutputs, pixel_embedding: Any = None, probability: Any =
                                scene_scores=scores)
 
 
-def _class_embeddings_for(m: Any) -> tuple[tuple[str, ...], np.ndarray]:
-    """Class prompt embeddings of a model object (not cached)."""
+def prompt_embeddings(m: Any) -> tuple[tuple[str, ...], np.ndarray]:
+    """(zero-shot class names, their prompt embeddings [K, E], normalised) of a model object (not cached)."""
     import torch
 
     from rsvlm_temporal.model.factory import prompts
@@ -233,8 +233,3 @@ def search_series(cube: xr.DataArray, query: str, model: Any = None, name: str =
     order = np.argsort(dscore)[::-1]
     dates = [(str(np.datetime64(cube.time.values[i], "D")), float(dscore[i])) for i in order if dscore[i] > 0]
     return _layer(region, cube, "model_search_score", query=query), dates
-
-
-def prompt_embeddings(m: Any) -> tuple[tuple[str, ...], np.ndarray]:
-    """(zero-shot class names, their prompt embeddings [K, E], normalised) of a model object."""
-    return _class_embeddings_for(m)

@@ -119,16 +119,16 @@ def search_run(run_dir: str | Path, query: str, model: str | None = None, pretra
     rows = da.broadcast_to(((3 * da.arange(h)) // h)[:, None], (h, w), chunks=region.chunks)
     cols = da.broadcast_to(((3 * da.arange(w)) // w)[None, :], (h, w), chunks=region.chunks)
     cell = da.where(match, 3 * rows + cols, 9).ravel()
-    days = da.where(match & da.isfinite(date.data), date.data, -1).ravel()
-    cells, n_match, dvals = dask.compute(da.bincount(cell.astype(np.int64), minlength=10), match.sum(), days)
+    dated = match & da.isfinite(date.data)
+    last = float(da.nanmax(da.where(dated, date.data, -1)).compute())  # latest matched date (days)
+    # matched pixels per learned date (index = days since 1970 + 1; 0: undated), never the raster
+    days = (da.where(dated, date.data, -1) + 1).astype(np.int64).ravel()
+    cells, n_match, per_day = dask.compute(da.bincount(cell.astype(np.int64), minlength=10), match.sum(),
+                                           da.bincount(days, minlength=max(int(last), 0) + 2))
     if not n_match:
         return SearchResult(query, score)
-    dvals = dvals[dvals >= 0].astype(np.int64)
-    ranked: list[tuple[str, float]] = []
-    if dvals.size:
-        uniq, cnt = np.unique(dvals, return_counts=True)
-        order = np.argsort(cnt)[::-1][:top]
-        ranked = [(days_to_iso(int(uniq[i])), round(float(cnt[i]) / int(n_match), 4)) for i in order]
+    order = [i for i in np.argsort(per_day[1:], kind="stable")[::-1][:top] if per_day[1 + i]]
+    ranked = [(days_to_iso(int(i)), round(float(per_day[1 + i]) / int(n_match), 4)) for i in order]
     pix_ha = pixel_area_m2(prob) / 10_000
     return SearchResult(query, score, ranked, CELL_NAMES[int(np.argmax(cells[:9]))], round(float(n_match) * pix_ha, 4))
 
