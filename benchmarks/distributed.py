@@ -55,12 +55,13 @@ def analysis_workload(items: list[dict[str, Any]], bounds_latlon: tuple[float, f
     ``client``: a ``distributed.Client`` (None: dask's threaded scheduler). ``read_outputs``:
     also return every layer of the result stack and every COG (whole, to compare them), which
     the memory part must not do (it would measure that array). Change this function (only) if
-    the pipeline's entry point changes.
+    the pipeline's entry point changes. The temporal model is off (``model=None``): this measures
+    the spectral analysis (``benchmarks/model.py`` times the model).
     """
     from rsvlm_temporal.pipeline import run_analysis
 
     outputs = run_analysis(items, out_dir, bounds_latlon=bounds_latlon, client=client,
-                           chunk_memory=chunk_memory)
+                           chunk_memory=chunk_memory, model=None)
     import rasterio
 
     with rasterio.open(outputs.files["stack"]) as src:

@@ -2,7 +2,7 @@
 separately written paraphrase set, verifier catches, caption scores, grounding IoU, the
 prompt -> scene -> answer round trip and LM tokens/s.
 
-``python benchmarks/language.py [--part qa intent verifier captions grounding roundtrip lm
+``python benchmarks/language.py [--part qa intent area verifier captions grounding roundtrip lm
 caption_paths perplexity latency]
 [--pipeline-dir /tmp/lang-demo]``. ``--pipeline-dir``: outputs of ``rsvlm demo --out DIR``
 (evidence.json, change_class.tif, change_polygons.geojson per scenario) graded against the demo
@@ -112,6 +112,52 @@ def part_qa(pipeline_dir: str | None) -> dict[str, Any]:
                     "by_check": {k: f"{a}/{n}" for k, (a, n) in sorted(by_check.items())},
                     "seconds_per_question": round((time.perf_counter() - t0) / len(items), 4), "failures": fails}
     return out
+
+
+AREA_CLASSES = (("wildfire", "burn"), ("flood", "flood"), ("deforestation", "vegetation_loss"),
+                ("urban_growth", "built_up_gain"))
+
+
+def part_area(pipeline_dir: str | None) -> dict[str, Any]:
+    """Each scenario's class map (``change_class.tif`` of ``rsvlm demo``, on the analysis grid)
+    against the generator truth (10 m): truth area, mapped area, the area a perfect majority vote
+    on the analysis grid would map (a pixel is the class when > 50% of its 10 m cells are), the
+    boundary (mixed) pixels, and how often pixels are mapped per truth fraction. Areas in ha."""
+    import rasterio
+
+    from rsvlm_temporal.classes import CHANGE_CODES
+    from rsvlm_temporal.synth.scenarios import PIXEL_HA
+
+    if not pipeline_dir:
+        return {"skipped": "needs --pipeline-dir (outputs of rsvlm demo)"}
+    rows = []
+    for name, cls in AREA_CLASSES:
+        f = Path(pipeline_dir) / name / "change_class.tif"
+        if not f.is_file():
+            continue
+        code = CHANGE_CODES[cls]
+        truth = demo_scene(name).truth.change_class == code
+        with rasterio.open(f) as src:
+            m = src.read(1)
+            res = abs(src.transform.a)
+        k = truth.shape[0] // m.shape[0]
+        frac = truth.reshape(m.shape[0], k, m.shape[1], k).mean(axis=(1, 3))  # truth share per pixel
+        mapped, pix = m == code, res * res / 1e4
+        t_ha = float(truth.sum() * PIXEL_HA)
+        bins = {"0": frac == 0, "(0,1/2)": (frac > 0) & (frac < 0.5), "[1/2,1)": (frac >= 0.5) & (frac < 1),
+                "1": frac == 1}
+        rows.append({
+            "scenario": name, "class": cls, "grid_m": res, "truth_ha": round(t_ha, 2),
+            "mapped_ha": round(float(mapped.sum() * pix), 2),
+            "mapped_error_pct": round(100 * (mapped.sum() * pix / t_ha - 1), 1),
+            "majority_ha": round(float((frac > 0.5).sum() * pix), 2),
+            "majority_error_pct": round(100 * ((frac > 0.5).sum() * pix / t_ha - 1), 1),
+            "mixed_pixels": int(((frac > 0) & (frac < 1)).sum()), "pure_pixels": int((frac == 1).sum()),
+            "commission_ha": round(float(((1 - frac) * mapped).sum() * pix), 2),
+            "omission_ha": round(float((frac * ~mapped).sum() * pix), 2),
+            "mapped_by_truth_fraction": {b: f"{int((s & mapped).sum())}/{int(s.sum())}" for b, s in bins.items()},
+        })
+    return {"rows": rows, "within_5pct": sum(abs(r["mapped_error_pct"]) <= 100 * AREA_TOL for r in rows)}
 
 
 INTENT_SETS = {"paraphrases_final": "held-out (scored once, nothing tuned on it)",
@@ -482,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             report[part] = part_qa(args.pipeline_dir)
         elif part == "intent":
             report[part] = part_intent()
+        elif part == "area":
+            report[part] = part_area(args.pipeline_dir)
         elif part == "verifier":
             report[part] = part_verifier()
         elif part == "captions":

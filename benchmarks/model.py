@@ -70,7 +70,7 @@ def part_overhead(m: Any, side: int, repeat: int) -> tuple[list[list[Any]], list
     import numpy as np
     import torch
 
-    from rsvlm_temporal.model.inference import _block, prompt_embeddings, year_windows
+    from rsvlm_temporal.model.inference import TASK_TORCH_THREADS, _block, prompt_embeddings, year_windows
     from rsvlm_temporal.model.inputs import day_numbers, sensor_codes, to_model_bands
 
     cube = _cube(side)
@@ -83,9 +83,14 @@ def part_overhead(m: Any, side: int, repeat: int) -> tuple[list[list[Any]], list
     x = torch.from_numpy(to_model_bands(values, bands))
     s, d = torch.from_numpy(sensors), torch.from_numpy(days)
 
-    def bare() -> None:
-        with torch.no_grad():
-            m(x, s, d, reference=float(days.min()))
+    def bare() -> None:  # with the block's torch thread setting (inference.TASK_TORCH_THREADS)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(TASK_TORCH_THREADS)
+        try:
+            with torch.inference_mode():
+                m(x, s, d, reference=float(days.min()))
+        finally:
+            torch.set_num_threads(threads)
 
     def block() -> None:
         _block(values, spec=(m.name, m.pretrained), model=m, bands=bands, days=days, sensors=sensors,

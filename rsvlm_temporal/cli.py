@@ -130,10 +130,11 @@ def _items(args: argparse.Namespace, start: str | None, end: str | None) -> tupl
             items = load_items(args.catalog)
             found = _filter(items, start, end, max_cloud=max_cloud)
             if not found:
+                cloud = f" with eo:cloud_cover <= {max_cloud:g}" if max_cloud is not None else ""
                 raise EmptySearchError(
                     f"none of the {len(items)} item(s) of {args.catalog} was acquired in "
-                    f"{start or 'any time'}..{end or 'any time'} with eo:cloud_cover <= {max_cloud}: "
-                    "widen --from/--to or raise --max-cloud")
+                    f"{start or 'any time'}..{end or 'any time'}{cloud}: widen --from/--to"
+                    + (" or raise --max-cloud" if cloud else ""))
         else:
             found = search(aoi, start or "1900-01-01", end or "2999-12-31", collections=None,
                            max_cloud=max_cloud, source=args.catalog, **http)
@@ -399,7 +400,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rsvlm_temporal.io.catalog import load_items
     from rsvlm_temporal.io.cube import load_cube
     from rsvlm_temporal.pipeline import run_analysis, summary_lines
-    from rsvlm_temporal.synth import demo_catalog
+    from rsvlm_temporal.synth import DEMO_RESOLUTION_M, demo_catalog
 
     root = Path(demo_catalog())
     root = root.parent if root.is_file() else root
@@ -408,10 +409,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for scenario_catalog in sorted(root.glob("*/catalog.json")):
         name = scenario_catalog.parent.name
         items = load_items(scenario_catalog)
-        cube = load_cube(items)
+        cube = load_cube(items, resolution=DEMO_RESOLUTION_M)
         print(f"\n[{name}] {len(items)} items -> cube {dict(cube.sizes)} {cube.attrs['crs']} "
               f"{cube.attrs['resolution'][0]:g} m, sensors {sorted(set(cube.sensor.values.tolist()))}")
-        outputs = run_analysis(items, out / name, workers=args.workers,
+        outputs = run_analysis(items, out / name, workers=args.workers, resolution=DEMO_RESOLUTION_M,
                                model=None if args.no_model else "auto")
         print("\n".join(summary_lines(outputs)))
     print(f"\nfiles written under {out}")

@@ -33,10 +33,13 @@ __all__ = ["ANALYSIS_CHUNK_BYTES", "ANALYSIS_GDAL_CACHE_BYTES", "AUTO_MODEL_PX_D
 #: bytes of one chunk's whole time series, which one analysis task holds (see analysis_chunksize)
 ANALYSIS_CHUNK_BYTES = 48 * 2**20
 #: ``run_analysis(model="auto")`` runs the model up to this many pixel-dates (time x y x x) of the
-#: analysed cube: at :data:`MODEL_PX_DATES_PER_CPU_S` about 15 CPU-minutes
-AUTO_MODEL_PX_DATES = 50_000_000
-#: the default model's speed on CPU (pixel-dates per CPU-second; benchmarks/model.py, RESULTS.md)
-MODEL_PX_DATES_PER_CPU_S = 57_000
+#: analysed cube: at :data:`MODEL_PX_DATES_PER_CPU_S` about 15 CPU-minutes (50 M before the fast
+#: inference path, raised by its worst measured per-chunk speed-up, 3.4x on a cloud-free year;
+#: 4.4x with the generator's clouds: benchmarks/model_speedup.py, RESULTS.md)
+AUTO_MODEL_PX_DATES = 170_000_000
+#: the default model's speed on CPU (pixel-dates per CPU-second; 57 k x 3.4, benchmarks/model.py
+#: and model_speedup.py, RESULTS.md)
+MODEL_PX_DATES_PER_CPU_S = 194_000
 #: GDAL block cache during run_analysis (bytes): every pass reads each tile about once, so a
 #: larger cache (GDAL's default: 5% of the machine's memory) only keeps tiles of the whole AOI
 ANALYSIS_GDAL_CACHE_BYTES = 32 * 2**20
@@ -133,7 +136,7 @@ def run_analysis(
 
     ``model``: the temporal CLIP config run beside the spectral engine (its shipped weights; see
     :func:`run_model_stack`); ``"auto"`` (default): the default model when the cube holds at most
-    :data:`AUTO_MODEL_PX_DATES` pixel-dates (the model reads some 25x slower than the spectral
+    :data:`AUTO_MODEL_PX_DATES` pixel-dates (the model reads some 7x slower than the spectral
     engine on CPU), else skipped with the reason in the evidence; None: skipped
     (``rsvlm analyze --no-model``).
     """

@@ -11,7 +11,8 @@ Each mode is a path prefix with its own landing page, /conformance and /search:
 - ``badrequest``: /search answers HTTP 400 with a JSON error body
 - ``silent``: every request (landing page, /search, any file such as a COG) is accepted and never
   answered until `stop`
-- ``trickle``: /search announces a body and sends it one byte every `trickle_s` seconds
+- ``trickle``: /search (and any ``.tif`` file, a COG) announces a body and sends it one byte
+  every `trickle_s` seconds
 - ``cycle``: every /search page links to the same next page (pagination that cycles)
 - ``endless``: every /search page links to a new next page (pagination that never ends)
 - ``huge``: /search answers `huge_bytes` bytes with their Content-Length; ``hugestream``: the
@@ -195,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, stac.landing(mode))
         elif rest == "conformance":
             self._send(200, {"conformsTo": CONFORMS_TO})
-        elif rest == "search" and mode == "trickle":
+        elif mode == "trickle" and (rest == "search" or rest.endswith(".tif")):
             self._trickle(stac)
         elif rest == "search" and mode in ("huge", "hugestream"):
             self._huge(stac, declared=mode == "huge")

@@ -115,6 +115,12 @@ REFUSED: list[tuple[list[str], str]] = [
     (["search", "--stac", "earth-search", "--from", "2022-01-01"], "needs an AOI"),
     (["search", "--catalog", "nowhere.json"], "no such file"),
     (["search", "--catalog", "{C}", "--collections", "no-such-collection"], "matches none"),
+    # analyze applies the same filters as search, with or without an AOI
+    (["analyze", "--catalog", "{C}", "--out", "o", "--collections", "no-such-collection"], "matches none"),
+    (["analyze", "--catalog", "{C}", "--out", "o", "--from", "2030-01-01", "--to", "2030-12-31"],
+     "..2030-12-31: widen --from/--to"),  # (the start moved back by the baseline years)
+    (["analyze", "--catalog", "{C}", "--out", "o", "--from", "2030-01-01", "--max-cloud", "5"],
+     "with eo:cloud_cover <= 5: widen --from/--to or raise --max-cloud"),
     (["analyze", "--catalog", "{C}", "--out", ""], "--out is empty"),
     (["search", "--catalog", "{C}", "--out", ""], "--out is empty"),
     (["search", "--catalog", "{C}", "--out", "/dev/null"], "character device"),
@@ -280,6 +286,27 @@ def test_readme_flow_with_relative_paths(readme: Path) -> None:
     assert hrefs and all(Path(h).is_absolute() and Path(h).is_file() for h in hrefs)
 
 
+def test_every_refusal_through_the_entry_point(catalog: str, tmp_path: Path) -> None:
+    """The table of refusals (:data:`REFUSED`) replayed through ``python -m rsvlm_temporal.cli``,
+    each in its own process and fresh folder (two at a time): exit 2, the message, one line on
+    stderr, no traceback, nothing written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def replay(k: int) -> tuple[list[str], str, subprocess.CompletedProcess[str], list[Path]]:
+        argv, words = REFUSED[k]
+        work = tmp_path / f"case{k}"
+        work.mkdir()
+        run = _rsvlm(*[a.replace("{C}", catalog) for a in argv], cwd=work)
+        return argv, words, run, list(work.iterdir())
+
+    with ThreadPoolExecutor(2) as pool:
+        for argv, words, run, left in pool.map(replay, range(len(REFUSED))):
+            assert run.returncode == 2, (argv, run.stderr)
+            assert run.stderr.startswith(f"rsvlm {argv[0]}: error: ") and words in run.stderr, (argv, run.stderr)
+            assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1, (argv, run.stderr)
+            assert left == [], (argv, left)
+
+
 def test_entry_point_bbox_with_a_leading_minus_and_refusals(catalog: str, tmp_path: Path) -> None:
     run = _rsvlm("search", "--catalog", catalog, "--bbox", BBOX_WEST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -288,3 +315,14 @@ def test_entry_point_bbox_with_a_leading_minus_and_refusals(catalog: str, tmp_pa
     assert run.returncode == 2 and "--from '2021-13-01' is not a date" in run.stderr
     assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_catalog_that_links_to_itself_is_a_clear_error(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A child link back to the catalog itself (a cycle) ends in exit 2, not a RecursionError."""
+    (cwd / "catalog.json").write_text(json.dumps({
+        "type": "Catalog", "stac_version": "1.0.0", "id": "loop", "description": "links to itself",
+        "links": [{"rel": "root", "href": "./catalog.json"}, {"rel": "child", "href": "./catalog.json"}]}))
+    for argv in (["search", "--catalog", "catalog.json"], ["analyze", "--catalog", "catalog.json", "--out", "o"]):
+        rc, out, err = _main(argv, capsys)
+        assert rc == 2 and "form a cycle" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in cwd.iterdir()) == ["catalog.json"]

@@ -20,13 +20,14 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from rasterio.windows import Window
 
 from rsvlm_temporal.change.bitemporal import BITEMPORAL_BANDS, bitemporal_classes, is_reflectance
 from rsvlm_temporal.change.magnitude import change_magnitude, check_method
 from rsvlm_temporal.change.series import LAYERS, SeriesParams, series_kernel
 from rsvlm_temporal.change.thresholds import DEFAULT_THRESHOLD
 from rsvlm_temporal.classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
-from rsvlm_temporal.compute.store import open_stack_array, write_stack
+from rsvlm_temporal.compute.store import _dataset, open_stack_array, write_stack
 from rsvlm_temporal.errors import InsufficientDataError, PeriodError, UnknownBandError
 from rsvlm_temporal.grid import extent_of, extent_of_pixels, format_bounds, georef_attrs
 from rsvlm_temporal.io import masks
@@ -189,6 +190,104 @@ def _median_chunk(blocks: list[Any], sub: int) -> np.ndarray:
     for ys, xs, tile in _tiles(blocks, shape, sub):
         out[:, ys, xs] = nanmedian_time(tile)
     return out
+
+
+def _period_tiles(rows: list[np.ndarray], times: np.ndarray, shape: tuple[int, int], sub: int) -> Any:
+    """Like :func:`_tiles` over the time pieces ``rows`` (each (t, B, Y, X)), keeping only the
+    times ``times`` (sorted indices into their concatenation): (y slice, x slice, pixels)."""
+    starts = np.cumsum([0] + [r.shape[0] for r in rows])
+    local = [times[(times >= a) & (times < b)] - a for a, b in zip(starts[:-1], starts[1:])]
+    for y0 in range(0, shape[0], sub):
+        for x0 in range(0, shape[1], sub):
+            ys, xs = slice(y0, y0 + sub), slice(x0, x0 + sub)
+            yield ys, xs, np.concatenate([r[i, :, ys, xs] for r, i in zip(rows, local) if i.size], axis=0)
+
+
+def _fused_chunk(blocks: list[Any], flags: list[Any], days: np.ndarray, params: SeriesParams,
+                 bands: tuple[str, ...], fine: tuple[str, ...], sub: int,
+                 periods: tuple[np.ndarray, np.ndarray], in_period: np.ndarray) -> np.ndarray:
+    """One read of a dask chunk (its reflectance ``blocks`` and quality ``flags``, the cube's
+    ``mask``, time pieces) for what took three: the before and after period composites
+    (per-band medians over the dates ``periods``, indices into the chunk's time axis; as
+    :func:`_median_chunk`), the series layers (:func:`_series_chunk`) and whether each pixel is
+    clear on some date ``in_period`` (indices; as :func:`clear_pass`'s ``period_clear``).
+    Returns (2 x bands + len(LAYERS) + 1, y, x) float32: before bands, after bands, series
+    layers, period_clear (1 or 0)."""
+    shape = blocks[0][0].shape[2:]
+    nb = len(bands)
+    out = np.empty((2 * nb + len(LAYERS) + 1,) + shape, np.float32)
+    usable = (np.concatenate(flags, axis=0)[in_period] & np.uint8(masks.DEFAULT_MASKED)) == 0
+    out[-1] = usable.any(axis=0)
+    rows = [b[0] if len(b) == 1 else np.concatenate(b, axis=1) for b in blocks]
+    for k, times in enumerate(periods):
+        for ys, xs, tile in _period_tiles(rows, times, shape, max(sub, 128)):
+            out[k * nb:(k + 1) * nb, ys, xs] = nanmedian_time(tile)
+    out[2 * nb:-1] = _series_chunk(blocks, days, params, bands, fine, sub)
+    return out
+
+
+def _fused_periods_series(cube: xr.DataArray, windows: tuple[tuple[np.datetime64, np.datetime64], ...],
+                          in_period: np.ndarray, params: SeriesParams, block: int,
+                          workdir: str | Path | None
+                          ) -> tuple[xr.DataArray, xr.DataArray, xr.Dataset, xr.DataArray]:
+    """The two period composites (``windows``: (lo, hi) inclusive, as :func:`_period_median`),
+    the series layers (as :func:`_series_layers`) and the pixels clear on some date of the
+    period (``in_period``: (time,) bool; as :func:`clear_pass`) from one pass over the cube,
+    written to one scratch stack (as :func:`_materialise_periods`) and read back lazily: the
+    same values as the three passes they replace, each chunk of the cube read once, not thrice
+    (the quality flags come from the same read as the reflectance)."""
+    times = cube.time.values
+    periods = []
+    for lo, hi in windows:
+        sel = np.flatnonzero((times >= lo) & (times <= hi))
+        if sel.size == 0:
+            raise InsufficientDataError(f"no acquisition between {lo} and {hi}; widen the period")
+        periods.append(sel)
+    bands = tuple(str(b) for b in cube.band.values)
+    nb = len(bands)
+    fused = da.blockwise(
+        _fused_chunk, "lyx", cube.data, "tbyx", cube.mask.data, "tyx",
+        new_axes={"l": 2 * nb + len(LAYERS) + 1}, concatenate=False, dtype=np.float32,
+        days=_days(times), params=params, bands=bands, fine=_fine_bands(cube), sub=block,
+        periods=tuple(periods), in_period=np.flatnonzero(in_period),
+    )
+    coords = {"y": cube.y, "x": cube.x}
+    names = ([f"{w}_{b}" for w in ("before", "after") for b in bands] + [f"series_{n}" for n in LAYERS]
+             + ["period_clear"])
+    ds = xr.Dataset({n: xr.DataArray(fused[i], dims=("y", "x"), coords=coords) for i, n in enumerate(names)},
+                    attrs=cube.attrs)
+    folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rsvlm-"))
+    path = write_stack(ds, folder / "periods.tif", compress=None)
+    # the composites as one read per chunk of their 2 x bands layers (the magnitude fit reads
+    # them many times: never the series layers with them), the series layers as another
+    composites = _stack_layers(path, 0, 2 * nb, cube.data.chunks[2:])
+    out = []
+    for k in (0, 1):
+        arr = composites.isel(layer=slice(k * nb, (k + 1) * nb)).rename(layer="band")
+        arr = arr.assign_coords(band=list(bands))
+        arr.attrs = dict(cube.attrs)
+        out.append(arr)
+    layers = _stack_layers(path, 2 * nb, len(LAYERS) + 1, cube.data.chunks[2:]).data
+    ser = xr.Dataset({n: xr.DataArray(layers[i], dims=("y", "x"), coords=coords)  # as _series_layers
+                      for i, n in enumerate(LAYERS)})
+    period_clear = xr.DataArray(layers[-1] == 1, dims=("y", "x"), coords=coords)
+    return out[0], out[1], ser, period_clear
+
+
+def _read_layers(path: str, first: int, count: int, block_info: Any = None) -> np.ndarray:
+    (y0, y1), (x0, x1) = block_info[None]["array-location"][1:]
+    return _dataset(path).read(indexes=list(range(first + 1, first + count + 1)),
+                               window=Window(x0, y0, x1 - x0, y1 - y0))
+
+
+def _stack_layers(path: Path, first: int, count: int, chunks: Any) -> xr.DataArray:
+    """Layers ``first`` .. ``first + count - 1`` of an uncompressed :func:`write_stack` file as a
+    lazy (layer, y, x) DataArray (``chunks``: its (y, x) chunks), one windowed read per chunk
+    for just those layers (``open_stack_array`` reads every layer of a chunk at once)."""
+    full = open_stack_array(path, chunks=chunks)  # names, coords and georef; nothing read
+    data = da.map_blocks(_read_layers, str(path), first, count, dtype=np.float32,
+                         chunks=((count,),) + full.data.chunks[1:])
+    return full.isel(layer=slice(first, first + count)).copy(data=data)
 
 
 def _series_layers(cube: xr.DataArray, params: SeriesParams, block: int) -> xr.Dataset:
@@ -398,14 +497,18 @@ def magnitude_phase(before: xr.DataArray, after: xr.DataArray, periods: tuple[st
     return magnitude, change_mask, mag_method, mag_threshold, notes
 
 
-def series_phase(p: _Period, params: SeriesParams, block: int) -> tuple[dict[str, xr.DataArray], list[QualityNote]]:
+def series_phase(p: _Period, params: SeriesParams, block: int, ser: xr.Dataset | None = None,
+                 period_clear: xr.DataArray | None = None) -> tuple[dict[str, xr.DataArray], list[QualityNote]]:
     """Phase 5, the per-pixel series engine: classes, dates, confidence, burn severity, flood
-    timing, restricted to [s, e] and no data where a pixel has no clear observation then."""
-    ser = _series_layers(p.cube, params, block)
+    timing, restricted to [s, e] and no data where a pixel has no clear observation then.
+    ``ser``, ``period_clear``: the kernel's layers and ``p.period_clear`` when already computed
+    (:func:`_fused_periods_series`: then this phase reads no more of the cube)."""
+    ser = _series_layers(p.cube, params, block) if ser is None else ser
+    period_clear = p.period_clear if period_clear is None else period_clear
     in_range = (ser.change_date >= _days(np.array([np.datetime64(p.s)]))[0]) & (
         ser.change_date <= _days(np.array([np.datetime64(p.e)]))[0])
     # no data where the pixel has no clear observation at all, or none within [s, e]
-    valid = (ser.clear_count > 0) & p.period_clear
+    valid = (ser.clear_count > 0) & period_clear
     notes: list[QualityNote] = []
     if p.n_unseen:
         notes.append(QualityNote(
@@ -495,7 +598,9 @@ def analyze(
     computed once into ``workdir`` (default: a new temporary folder), because its iterative
     fit (IR-MAD) reads them many times; the clear pixels per date (``clear_counts``) come
     first, from the ``mask`` coordinate (flags only). The periods are anchored on the first and
-    last acquisitions with a clear pixel.
+    last acquisitions with a clear pixel. In series mode the composites, the series engine and
+    the pixels clear in the period come from one more pass over the cube
+    (:func:`_fused_periods_series`, into the same scratch stack): two reads of the cube in all.
 
     The phases, each a function of this module: :func:`check_request` (names and dates, no
     pixel read), :func:`clear_pass`, :func:`anchor_periods`, :func:`magnitude_phase`,
@@ -520,9 +625,14 @@ def analyze(
     series_mode = span >= MIN_SERIES_DAYS and int(clear.sum()) >= MIN_SERIES_OBS
     if series_mode:
         notes += _baseline_notes(p.times, p.counts, p.in_period, params.baseline_window_days, s, e)
-    before, after = _materialise_periods(
-        _period_median(p.cube, t0, t0 + window, block), _period_median(p.cube, t1 - window, t1, block),
-        workdir)
+    ser = period_clear = None
+    if series_mode:  # one pass over the cube for the composites and the series engine
+        before, after, ser, period_clear = _fused_periods_series(
+            p.cube, ((t0, t0 + window), (t1 - window, t1)), p.in_period, params, block, workdir)
+    else:
+        before, after = _materialise_periods(
+            _period_median(p.cube, t0, t0 + window, block), _period_median(p.cube, t1 - window, t1, block),
+            workdir)
     periods = (f"{_day(t0)}..{_day(t0 + window)}", f"{_day(t1 - window)}..{_day(t1)}")
     magnitude, change_mask, mag_method, mag_threshold, mag_notes = magnitude_phase(
         before, after, periods, p.npix, series_mode, magnitude_method, magnitude_threshold)
@@ -533,7 +643,7 @@ def analyze(
     }
     if series_mode:
         mode = "series"
-        series_layers, series_notes = series_phase(p, params, block)
+        series_layers, series_notes = series_phase(p, params, block, ser, period_clear)
         notes += series_notes
         layers.update(series_layers)
     else:

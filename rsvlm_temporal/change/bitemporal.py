@@ -26,8 +26,11 @@ The rules, per pixel (``b`` before, ``a`` after; fractions from :func:`unmixing.
   vegetation broadly; a clearing in a scene without one stays vegetation loss). An untyped
   significant magnitude across seasons is seasonal too. A ``season_mismatch`` note says so.
 * other_change: a significant magnitude (the magnitude mask) that none of the rules explains,
-  when the dates share a season. Across seasons such a pixel is read as seasonal: the
-  magnitude alone cannot tell the season from a change there, so only typed change counts.
+  when the dates share a season, or when they do not but the scene shows no phenology (the
+  test above): a landscape that does not move with the seasons gives no seasonal reading of
+  its magnitude. Across seasons in a scene that shows a phenology, such a pixel is read as
+  seasonal: the magnitude alone cannot tell the season from a change there, so only typed
+  change counts.
 
 Isolated real-change pixels (fewer than 3 of the 3 x 3 window, itself included, real change)
 drop to no change: a change is at least a patch, not a single mixed pixel.
@@ -141,7 +144,7 @@ def classify_pair(before: np.ndarray, after: np.ndarray, changed: np.ndarray, ba
     """The class rules on numpy arrays: ``before``/``after`` (B, y, x) reflectance 0-1 (NaN
     invalid), ``changed`` (y, x) bool magnitude mask; ``seasons_differ``: the dates lie in
     different seasons; ``phenology``: the scene shows a seasonal vegetation difference (default:
-    ``seasons_differ``). Returns (3, y, x) float32: class code, burn severity code, dNBR
+    ``seasons_differ``); the seasonal class needs both. Returns (3, y, x) float32: class code, burn severity code, dNBR
     (255 / 255 / NaN where invalid)."""
     phenology = seasons_differ if phenology is None else phenology
     bi = {b: i for i, b in enumerate(bands)}
@@ -179,11 +182,9 @@ def classify_pair(before: np.ndarray, after: np.ndarray, changed: np.ndarray, ba
     c = CHANGE_CODES
     cls = np.zeros((h, w), np.uint8)
     seasonal = np.zeros((h, w), bool)
-    if seasons_differ:
-        seasonal = changed.copy()
-        if phenology:
-            seasonal |= veg_loss | veg_gain
-            veg_loss, veg_gain = veg_loss & False, veg_gain & False
+    if seasons_differ and phenology:
+        seasonal = changed | veg_loss | veg_gain
+        veg_loss, veg_gain = veg_loss & False, veg_gain & False
     else:
         cls[changed] = c["other_change"]
     cls[seasonal] = c["seasonal"]
@@ -248,7 +249,8 @@ def bitemporal_classes(before: xr.DataArray, after: xr.DataArray, changed: xr.Da
                 "(class 'seasonal'), not as vegetation loss or gain; compare dates of the same "
                 "season to assess vegetation change" if phenology else
                 f"under {100 * PHENOLOGY_SHARE:.0f}%: no seasonal difference of the landscape, so "
-                "vegetation loss / gain is kept; untyped magnitude changes are read as seasonal"),
+                "vegetation loss / gain is kept, and a significant change the class rules do not "
+                "type is other change"),
             dates=(d0, d1)))
     z = da.concatenate([da.asarray(b.data), da.asarray(a.data)], axis=0).rechunk({0: -1})
     m = da.asarray(xr.where(changed, 1, 0).astype(np.uint8).data)

@@ -50,9 +50,14 @@ count, ``sum w``, ``sum w^2``, ``sum w z`` and ``sum w z z^T`` of the stacked ``
 every node sums exactly (``math.fsum``), and the small eigenproblems are solved in numpy.
 No step uses a BLAS product over pixels (whose rounding depends on the BLAS thread count), so
 the magnitude, the threshold and the mask are bit-identical on the threaded scheduler and on
-any dask.distributed cluster with the same chunks. For a dask-backed pair each IR-MAD / ISFA iteration is one pass over the
-images whose compute returns only those numbers; the per-pixel products (magnitude, mask, no-change
-probability) stay lazy dask arrays. A threshold from the data (Otsu, mixture) costs two more passes
+any dask.distributed cluster with the same chunks. For a dask-backed pair IR-MAD / ISFA read the
+images once: the valid pixels of the stacked pair are held in memory for the fit when they are
+at most :data:`FIT_MEMORY_BYTES` and dask computes in this process (threaded or synchronous
+scheduler), and every iteration sums the same per-block moments over them in the same tree of
+exact sums (bit-identical to the lazy passes); a larger pair, or another scheduler (a
+dask.distributed client), makes each iteration one lazy pass over the images whose compute
+returns only those numbers. The per-pixel products (magnitude, mask, no-change probability)
+stay lazy dask arrays. A threshold from the data (Otsu, mixture) costs two more passes
 (range, then a fixed-bin histogram). Standardised CVA costs one pass (means, standard deviations);
 plain CVA with a numeric threshold computes nothing until asked.
 
@@ -363,6 +368,22 @@ def _block_magnitude(z: np.ndarray, t: LinearChangeTransform) -> np.ndarray:
     return m.reshape(z.shape[1:]).astype(np.float32)
 
 
+def _valid_pixels(z: np.ndarray) -> tuple[np.ndarray, int]:
+    """The (2p, n) pixels of a (2p, h, w) block that are finite in every band, contiguous, in the
+    block's own dtype (every float32 / integer value is exact in float64), and how many."""
+    pixels, n, _ = _valid_pixels_where(z)
+    return pixels, n
+
+
+def _valid_pixels_where(z: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """:func:`_valid_pixels` and where they are: the (h, w) bool validity of the block."""
+    q = z.shape[0]
+    z = np.asarray(z)
+    flat = z.reshape(q, -1)
+    valid = np.isfinite(flat).all(axis=0)
+    return np.ascontiguousarray(flat[:, valid]), int(valid.sum()), valid.reshape(z.shape[1:])
+
+
 def _block_moments(
     z: np.ndarray, t: LinearChangeTransform | None, shift: np.ndarray
 ) -> np.ndarray:
@@ -372,10 +393,15 @@ def _block_moments(
     float64; every sum is a numpy reduction over a contiguous row (pairwise summation, whose
     order depends only on the number of pixels), never a BLAS product (see :func:`_variates`).
     """
-    q = z.shape[0]
-    zz = np.asarray(z, dtype=np.float64).reshape(q, -1)
-    valid = np.isfinite(zz).all(axis=0)
-    zz = np.ascontiguousarray(zz[:, valid])
+    return _pixel_moments(*_valid_pixels(z), t, shift)
+
+
+def _pixel_moments(
+    pixels: np.ndarray, n_valid: int, t: LinearChangeTransform | None, shift: np.ndarray
+) -> np.ndarray:
+    """:func:`_block_moments` of a block's valid pixels (as :func:`_valid_pixels` returns them)."""
+    q = pixels.shape[0]
+    zz = np.array(pixels, dtype=np.float64, order="C")
     if t is None:
         w = np.ones(zz.shape[1])
     else:
@@ -387,7 +413,97 @@ def _block_moments(
     for i in range(q):
         s2[i, i:] = (zw[i] * zz[i:]).sum(axis=1)
         s2[i:, i] = s2[i, i:]
-    return np.concatenate([[float(valid.sum()), w.sum(), (w * w).sum()], s1, s2.ravel()])
+    return np.concatenate([[float(n_valid), w.sum(), (w * w).sum()], s1, s2.ravel()])
+
+
+class _PixelsInMemory:
+    """The valid pixels of every block of a dask-backed (2p, y, x) stack, read once and held in
+    memory (in the stack's dtype), so that an iterative fit reads its inputs once, not once per
+    iteration. Each iteration computes the same per-block vectors as :func:`_block_moments` (on
+    a pool of the scheduler's threads) and combines them with the same dask tree of exact sums
+    as :func:`~rsvlm_temporal.compute.blocks.reduce_blocks`: the statistics are bit-identical
+    to the lazy passes'."""
+
+    def __init__(self, z: Any) -> None:
+        import dask
+
+        self.shape = z.shape
+        self.numblocks = z.numblocks
+        self.chunks = z.chunks
+        cells = z.to_delayed().ravel()
+        done = dask.compute(*[dask.delayed(_valid_pixels_where)(c) for c in cells])
+        self.blocks: list[tuple[np.ndarray, int]] = [(b, n) for b, n, _ in done]
+        self.where: list[np.ndarray] = [v for _, _, v in done]
+        self.nbytes = sum(b.nbytes + v.nbytes for b, _, v in done)
+
+    def _map(self, fn: Callable[[tuple[np.ndarray, int]], np.ndarray]) -> list[np.ndarray]:
+        """``fn`` of every block, on a pool of the scheduler's threads (in block order)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from rsvlm_temporal.compute.store import scheduler_threads
+
+        threads = min(scheduler_threads(), len(self.blocks))
+        if threads <= 1:
+            return [fn(b) for b in self.blocks]
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rsvlm-fit") as pool:
+            return list(pool.map(fn, self.blocks))
+
+    def magnitude(self, t: LinearChangeTransform) -> np.ndarray:
+        """The (y, x) float32 magnitude under ``t``, NaN where invalid: the values of
+        :func:`_block_magnitude` (a per-pixel computation: the same whatever the blocks)."""
+        def one(block: tuple[np.ndarray, int]) -> np.ndarray:
+            f = _variates(np.asarray(block[0], dtype=np.float64), t)
+            return np.sqrt(_chi2_stat(f, t.var)).astype(np.float32)
+
+        out = np.full(self.shape[1:], np.nan, dtype=np.float32)
+        ys, xs = (np.cumsum((0,) + c) for c in self.chunks[1:])
+        for k, (m, v) in enumerate(zip(self._map(one), self.where)):
+            i, j = divmod(k, len(xs) - 1)
+            out[ys[i]:ys[i + 1], xs[j]:xs[j + 1]][v] = m
+        return out
+
+    def reduce(self, t: LinearChangeTransform | None, shift: np.ndarray, size: int) -> np.ndarray:
+        """The summed :func:`_block_moments` vector (length ``size``) of every block."""
+        import dask.array as da
+
+        from rsvlm_temporal.compute.blocks import fsum
+
+        def one(block: tuple[np.ndarray, int]) -> np.ndarray:
+            return np.asarray(_pixel_moments(block[0], block[1], t, shift), dtype=np.float64)
+
+        vectors = self._map(one)
+        nd = len(self.numblocks)
+        parts = np.stack(vectors).reshape(tuple(self.numblocks) + (size,))
+        # the same tree (fixed by the number of blocks) and nodes as reduce_blocks' reduction
+        arr = da.from_array(parts, chunks=tuple((1,) * n for n in self.numblocks) + ((size,),))
+        sums = da.reduction(arr, fsum, fsum, axis=tuple(range(nd)), combine=fsum, dtype=np.float64,
+                            concatenate=True, meta=np.empty((0,), dtype=np.float64))
+        return np.asarray(sums.compute(scheduler="sync"))
+
+
+#: most bytes of an iterative fit's stacked pair (both images, every band, in their dtype) that
+#: IR-MAD / ISFA hold in memory to read the images once (:class:`_PixelsInMemory`); a larger
+#: pair, or any pair under another scheduler than dask's threaded or synchronous one (e.g. a
+#: dask.distributed client, whose workers would be sent the pixels on every iteration), is read
+#: lazily once per iteration instead
+FIT_MEMORY_BYTES = 256 * 2**20
+
+
+def _fit_source(z: Any, budget: int | None = None) -> Any:
+    """What an iterative fit reads: the dask-backed ``z`` (fit chunks) read once into memory
+    when it is at most ``budget`` bytes (default :data:`FIT_MEMORY_BYTES`) and dask computes in
+    this process (threaded or synchronous scheduler), else ``z`` itself (numpy: already in
+    memory; otherwise lazy, read once per iteration)."""
+    import dask
+
+    from rsvlm_temporal.compute.store import current_client
+
+    limit = FIT_MEMORY_BYTES if budget is None else budget
+    if not is_dask(z) or z.nbytes > limit or current_client() is not None:
+        return z
+    if (dask.base.get_scheduler() or dask.threaded.get) not in (dask.threaded.get, dask.local.get_sync):
+        return z
+    return _PixelsInMemory(z)
 
 
 
@@ -400,7 +516,10 @@ def _weighted_moments(
     """n_valid, effective sample size ``(sum w)^2 / sum w^2``, weighted mean (2p,) and weighted
     covariance (2p, 2p) of ``z``."""
     q = z.shape[0]
-    tot = reduce_blocks(z, _block_moments, 3 + q + q * q, t, shift)
+    if isinstance(z, _PixelsInMemory):
+        tot = z.reduce(t, shift, 3 + q + q * q)
+    else:
+        tot = reduce_blocks(z, _block_moments, 3 + q + q * q, t, shift)
     n, sw, sw2 = int(round(tot[0])), float(tot[1]), float(tot[2])
     if n < q + 2:
         raise InsufficientDataError(
@@ -547,8 +666,15 @@ def _fit_result(
     n_valid: int | None,
     details: dict[str, Any],
     units: str,
+    source: Any = None,
 ) -> MagnitudeFit:
-    if is_dask(z):
+    """The fit's lazy magnitude (``z``'s chunks); from the pixels an iterative fit holds in
+    memory when ``source`` is a :class:`_PixelsInMemory` (computed once, the same values)."""
+    if isinstance(source, _PixelsInMemory):
+        import dask.array as da
+
+        data = da.from_array(source.magnitude(t), chunks=z.chunks[1:])
+    elif is_dask(z):
         import dask.array as da
 
         data = da.map_blocks(
@@ -666,7 +792,8 @@ def irmad(
     Magnitude = ``sqrt(Z)``, ``Z = sum_j MAD_j^2 / (2 (1 - rho_j))`` (chi-square, ``bands`` d.o.f.
     under no change); ``no_change_probability = P(chi2 > Z)`` are the final IR-MAD weights.
     Iterates until ``max |rho_j - rho_j(previous)| < tol`` (canonical correlations) or
-    ``max_iter``; each iteration is one chunked pass that returns only weighted moments.
+    ``max_iter``; each iteration sums weighted moments block by block (over the pixels read
+    once into memory, or as one lazy chunked pass for a pair above :data:`FIT_MEMORY_BYTES`).
     ``regularisation``: ridge added to ``Sxx``/``Syy`` as a fraction of their mean variance
     (numerical safety for constant or collinear bands; Nielsen 2007 sec. III).
     ``calibrate``: divide the final no-change variances by :func:`reweighting_shrinkage`
@@ -677,8 +804,10 @@ def irmad(
     """
     before, after = _prepare(before, after)
     z = _stack(before, after)
+    src = _fit_source(_for_fit(z)) if max_iter > 1 else _for_fit(z)
     t, rho, it, conv, n, hist, why = _iterate(
-        _for_fit(z), _cca_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
+        src, _cca_transform, max_iter=max_iter,
+        tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=lambda r: r, name="IR-MAD",
     )
     kappa = 1.0
@@ -689,7 +818,7 @@ def irmad(
         before, z, t, method, chi_square=True, iterations=it, converged=conv, n_valid=n,
         details={"canonical_correlations": rho, "history": hist, "shrinkage": kappa,
                  "not_converged": why},
-        units="standard deviations",
+        units="standard deviations", source=src,
     )
 
 
@@ -710,8 +839,10 @@ def isfa(
     """
     before, after = _prepare(before, after)
     z = _stack(before, after)
+    src = _fit_source(_for_fit(z)) if max_iter > 1 else _for_fit(z)
     t, lam, it, conv, n, hist, why = _iterate(
-        _for_fit(z), _sfa_transform, max_iter=max_iter, tol=tol, regularisation=regularisation,
+        src, _sfa_transform, max_iter=max_iter,
+        tol=tol, regularisation=regularisation,
         reweight=max_iter > 1, convergence=np.sqrt, name="ISFA",
     )
     kappa = 1.0
@@ -721,7 +852,7 @@ def isfa(
     return _fit_result(
         before, z, t, method, chi_square=True, iterations=it, converged=conv, n_valid=n,
         details={"eigenvalues": lam, "history": hist, "shrinkage": kappa, "not_converged": why},
-        units="standard deviations",
+        units="standard deviations", source=src,
     )
 
 

@@ -107,9 +107,10 @@ def _first_persistent(flag: np.ndarray, valid: np.ndarray, n: int, days: np.ndar
     runs = np.zeros((T, P), np.int32)
     for t in range(T - 1, -1, -1):
         v = valid[t]
-        run = np.where(v, np.where(flag[t], run + 1, 0), run)
-        runs[t] = np.where(v, run, 0)
-    hit = (runs >= n) & valid & flag
+        run = np.where(v, (run + 1) * flag[t], run)  # a valid obs extends the run or ends it
+        np.multiply(run, v, out=runs[t])
+    # a run of n >= 1 starts at a valid flagged observation
+    hit = runs >= n if n >= 1 else (runs >= n) & valid & flag
     any_hit = hit.any(axis=0)
     idx = np.where(any_hit, np.argmax(hit, axis=0), -1)
     date = np.where(any_hit, days[np.clip(idx, 0, T - 1)], np.nan).astype(np.float32)
@@ -133,25 +134,39 @@ def _run_start(elevated: np.ndarray, valid: np.ndarray, idx: np.ndarray) -> np.n
     return np.where(idx >= 0, np.minimum(start, i), -1)
 
 
-def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+def _post_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int,
+                 order: np.ndarray | None = None) -> np.ndarray:
     """Median of the first ``n`` valid observations from index ``idx`` on, per pixel.
 
-    values: (T, P) or (T, B, P); idx: (P,) with -1 = none (-> NaN).
+    values: (T, P) or (T, B, P); idx: (P,) with -1 = none (-> NaN); order: ``cumsum(valid,
+    axis=0)`` when the caller has it (the rank of each valid observation, 1-based).
     """
     T = valid.shape[0]
-    order = np.cumsum(valid, axis=0)  # rank of each valid obs (1-based)
+    if order is None:
+        order = np.cumsum(valid, axis=0)  # rank of each valid obs (1-based)
     start_rank = np.where(idx >= 0, order[np.clip(idx, 0, T - 1), np.arange(valid.shape[1])], 0)
     sel = valid & (order >= start_rank) & (order < start_rank + n) & (idx >= 0)
+    return _median_of_selected(values, sel, order - start_rank, n)
+
+
+def _median_of_selected(values: np.ndarray, sel: np.ndarray, slot: np.ndarray, n: int) -> np.ndarray:
+    """NaN-median over axis 0 of ``values`` (T, P) or (T, B, P) where ``sel`` (T, P), at most
+    ``n`` per pixel: the selected values are first moved to their ``slot`` (T, P: 0..n-1) of an
+    (n, ...) array, so the median sorts n values, not T (the same values: the same median)."""
+    out = np.full((n,) + values.shape[1:], np.nan, np.result_type(values.dtype, np.float32))
+    ti, pi = np.nonzero(sel)
     if values.ndim == 3:
-        sel = sel[:, None, :]
-    return nanmedian(np.where(sel, values, np.nan), axis=0)
+        out[slot[ti, pi], :, pi] = values[ti, :, pi]
+    else:
+        out[slot[ti, pi], pi] = values[ti, pi]
+    return nanmedian(out, axis=0)
 
 
 def _last_median(values: np.ndarray, valid: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """Median of the last ``n`` valid observations of the series (B, P), for pixels with idx >= 0."""
     order = np.cumsum(valid[::-1], axis=0)[::-1]  # rank from the end (1 = last valid)
     sel = valid & (order <= n) & (idx >= 0)
-    return nanmedian(np.where(sel[:, None, :], values, np.nan), axis=0)
+    return _median_of_selected(values, sel, order - 1, n)
 
 
 def _seasonal_envelope(v: np.ndarray, valid: np.ndarray, days: np.ndarray, window: int,
@@ -192,6 +207,16 @@ def _prior_share(flag: np.ndarray, valid: np.ndarray, days: np.ndarray, span: in
     count = n_valid[hi] - n_valid[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, (n_flag[hi] - n_flag[lo]) / np.maximum(count, 1), np.nan)
+
+
+def _fcls_at(spectra: np.ndarray, em: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fcls` of the pixels ``cols`` of ``spectra`` (B, P); NaN fractions and residual
+    elsewhere (what fcls gives a NaN spectrum): the unmixing runs only where a break was found."""
+    frac = np.full((em.shape[0], spectra.shape[1]), np.nan)
+    rms = np.full(spectra.shape[1], np.nan)
+    if cols.size:
+        frac[:, cols], rms[cols] = fcls(spectra[:, cols], em)
+    return frac, rms
 
 
 def _severity(dnbr: np.ndarray) -> np.ndarray:
@@ -288,11 +313,13 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
     # e.g. a site built on a bare winter field, is not part of "before")
     cols = np.arange(P)
     pre = np.where(drop_idx >= 0, base_spectra[np.clip(drop_idx, 0, T - 1), :, cols].T, np.nan)  # (B, P)
-    post = _post_median(r, valid, drop_idx, params.persistence)
-    f_pre = fcls(pre, em)[0]
-    gain = fcls(post, em)[0] - f_pre
+    rank = np.cumsum(valid, axis=0)  # shared by every _post_median below
+    post = _post_median(r, valid, drop_idx, params.persistence, rank)
+    broke = np.flatnonzero(drop_idx >= 0)  # elsewhere pre, post and late are NaN: so is fcls
+    f_pre = _fcls_at(pre, em, broke)[0]
+    gain = _fcls_at(post, em, broke)[0] - f_pre
     # what stands there at the end of the series (a building site becomes built-up over months)
-    f_late, late_rms = fcls(_last_median(r, valid, drop_idx, params.persistence), em)
+    f_late, late_rms = _fcls_at(_last_median(r, valid, drop_idx, params.persistence), em, broke)
     late = f_late - f_pre
     g = {m: np.nan_to_num(gain[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
     g_late = {m: np.nan_to_num(late[ENDMEMBERS.index(m)]) for m in ENDMEMBERS}
@@ -333,8 +360,8 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
         best = np.where(take, w_, best)
 
     # burn severity: dNBR = baseline NBR - post NBR at the NBR break (vegetated pixels only)
-    post_nbr = _post_median(idx["nbr"], valid, first["burn"][0], params.persistence)
-    base_nbr = _post_median(mid["nbr"], valid, first["burn"][0], params.persistence)
+    post_nbr = _post_median(idx["nbr"], valid, first["burn"][0], params.persistence, rank)
+    base_nbr = _post_median(mid["nbr"], valid, first["burn"][0], params.persistence, rank)
     dnbr = np.where(cls == CHANGE_CODES["burn"], base_nbr - post_nbr, np.nan).astype(np.float32)
     severity = np.where(cls == CHANGE_CODES["burn"], _severity(dnbr),
                         np.where(vegetated, 2.0, 0.0)).astype(np.float32)  # 2 unburned, 0 not assessed
@@ -348,7 +375,7 @@ def series_kernel(refl: np.ndarray, days: np.ndarray, params: SeriesParams,
 
     # confidence: how far past its threshold the deciding index went, averaged over the run
     margin = np.clip(np.abs(np.nan_to_num(_post_median(idx["ndvi"] - mid["ndvi"], valid, np.where(np.isfinite(date), drop_idx, -1),
-                                                         params.persistence))) / (2 * params.ndvi_drop), 0, 1)
+                                                         params.persistence, rank))) / (2 * params.ndvi_drop), 0, 1)
     conf = np.where(cls > 0, 0.5 + 0.5 * np.maximum(margin, is_flood.astype(np.float32)), 0).astype(np.float32)
 
     out = np.stack([

@@ -13,9 +13,15 @@ and (a norm) the log magnitude holds beyond its robust no-change tail more than 
 10 times a Gaussian's 0.1 %: a no-change magnitude is skewed and heavy-tailed, about log-normal
 at worst, so only an upper tail far heavier than a log-normal one is a population of change. Ashman's symmetric D is reported beside it. Bimodal: the mixture's Bayes boundary. Unimodal: no split
 at the mode; only the tail beyond the robust no-change model ``median + z * 1.4826 * MAD``
-(of the log for a norm; z of a one-sided 0.1 % tail, 3.09) is flagged. Neither constant is fitted to any data set. The
-rule also asks for spatial regularisation of the mask (:func:`regularise_mask`: a 3 x 3
-majority, the patch scale of a change that is more than one mixed pixel).
+(of the log for a norm) is flagged, z of a one-sided tail of probability :data:`TAIL_P` = 0.05,
+the conventional significance level. The bimodality constants are fixed a priori; ``TAIL_P``
+was chosen leave-one-set-out on the real labelled sets among 0.001 (the rule ``"auto-0.001"``,
+the default until stop 24), 0.01 (``"auto-0.01"``) and 0.05 (``rsvlm evaluate real`` reports
+the choice per held-out set; benchmarks/RESULTS.md). Otsu and the mixture are not candidates
+for the default: they split a unimodal magnitude. The rule also
+asks for spatial regularisation of the mask (:func:`regularise_mask`: a 3 x 3 majority, the
+patch scale of a change that is more than one mixed pixel), which is what keeps the 5 % tail
+of a spatially independent no-change magnitude from being flagged.
 
 One lookup table, :data:`THRESHOLDS`, names the rules: it feeds :func:`threshold_value`, the
 CLI's choices and the error that lists the valid names (:func:`check_threshold`, run before any
@@ -180,8 +186,14 @@ def mixture_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
 
 #: separation (no-change standard deviations) above which the change component is a mode of its own
 SEPARATION_MIN = 2.0
-#: z of the one-sided no-change tail flagged when the magnitude is unimodal (P = 0.001)
+#: z of the one-sided no-change tail (P = 0.001) beyond which the heavy-tail test counts
 TAIL_Z = float(special.ndtri(1 - 0.001))
+#: the bimodality-test rules by name -> the one-sided tail probability of the robust no-change
+#: model flagged when the magnitude is unimodal; ``"auto"``'s 0.05 was chosen among them
+#: leave-one-set-out (see the module docstring)
+AUTO_TAIL_RULES: dict[str, float] = {"auto": 0.05, "auto-0.01": 0.01, "auto-0.001": 0.001}
+#: the default rule's tail probability
+TAIL_P = AUTO_TAIL_RULES["auto"]
 #: how many times a Gaussian's share the upper tail of the log magnitude (beyond the robust
 #: no-change tail) must hold to be a population of its own (a log-normal holds 1x)
 TAIL_EXCESS = 10.0
@@ -238,12 +250,13 @@ def bimodality(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def auto_from_histogram(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+def auto_from_histogram(counts: np.ndarray, edges: np.ndarray, tail_p: float = TAIL_P) -> dict[str, Any]:
     """The ``"auto"`` threshold of a histogram: the mixture boundary when :func:`bimodality`
-    finds two modes, else the robust no-change tail ``median + TAIL_Z * 1.4826 * MAD``. Returns the
-    :func:`bimodality` report plus ``"threshold"`` and ``"split"`` (``"mixture"`` or ``"tail"``)."""
+    finds two modes, else the robust no-change tail ``median + z * 1.4826 * MAD`` (``z`` of the
+    one-sided tail probability ``tail_p``). Returns the :func:`bimodality` report plus
+    ``"threshold"`` and ``"split"`` (``"mixture"`` or ``"tail"``)."""
     rep = bimodality(counts, edges)
-    tail = rep["median"] + TAIL_Z * 1.4826 * rep["mad"]
+    tail = rep["median"] + float(special.ndtri(1 - tail_p)) * 1.4826 * rep["mad"]
     if rep["bimodal"]:
         thr, how = float(rep["mixture"]["threshold"]), "mixture"
     else:
@@ -252,10 +265,10 @@ def auto_from_histogram(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]
     return rep
 
 
-def auto_threshold(values: Any, bins: int = DEFAULT_BINS) -> float:
-    """The ``"auto"`` threshold (bimodality test, then mixture boundary or no-change tail) of
-    the finite ``values`` (numpy, dask or xarray), in their units."""
-    return float(auto_rule_threshold(values, bins)["threshold"])
+def auto_threshold(values: Any, bins: int = DEFAULT_BINS, tail_p: float = TAIL_P) -> float:
+    """The ``"auto"`` threshold (bimodality test, then mixture boundary or the no-change tail
+    of probability ``tail_p``) of the finite ``values`` (numpy, dask or xarray), in their units."""
+    return float(auto_rule_threshold(values, bins, tail_p)["threshold"])
 
 
 def _majority(block: np.ndarray, size: int) -> np.ndarray:
@@ -375,7 +388,7 @@ def _upper_mad(counts: np.ndarray, edges: np.ndarray, med: float) -> float:
     return max(float(dev[min(k, dev.size - 1)]), float(edges[1] - edges[0]) / 2)
 
 
-def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS) -> dict[str, Any]:
+def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS, tail_p: float = TAIL_P) -> dict[str, Any]:
     """The ``"auto"`` rule on a magnitude (numpy, dask or xarray). Two modes when
     :func:`bimodality` finds them on the magnitude *and*, for a non-negative magnitude (a norm),
     its log holds beyond its robust tail (``median + TAIL_Z * 1.4826 MAD`` of the log, the MAD of
@@ -383,10 +396,10 @@ def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS) -> dict[str, Any]
     ``TAIL_EXCESS`` = 10 times a Gaussian's share (0.1 %): a no-change magnitude is skewed and
     heavy-tailed, at most about log-normal, so only an upper tail far heavier than a log-normal
     one is a change population (a chi, gamma, log-normal or Student magnitude alone is not split).
-    Then the mixture boundary; else the no-change tail, computed in log for a norm
-    (``exp`` of that robust tail of the log). Returns the report; ``"threshold"``
-    in the magnitude's units."""
-    rep = auto_from_histogram(*bulk_histogram(values, bins))
+    Then the mixture boundary; else the no-change tail of probability ``tail_p``, computed in
+    log for a norm (``exp`` of ``median + z(tail_p) * 1.4826 MAD`` of the log). Returns the
+    report; ``"threshold"`` in the magnitude's units."""
+    rep = auto_from_histogram(*bulk_histogram(values, bins), tail_p=tail_p)
     data = _data_of(values)
     n, lo, hi = reduce_blocks(data if is_dask(data) else np.asarray(data), _block_range, 3,
                               combine=("sum", "min", "max"))
@@ -395,10 +408,11 @@ def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS) -> dict[str, Any]
         lc, le = histogram(log_values(values, hi * 1e-6), bins)
         lrep = bimodality(lc, le)
         rep["log_skewness"] = _skewness(lc, le)
-        cut = lrep["median"] + TAIL_Z * 1.4826 * _upper_mad(lc, le, lrep["median"])
-        rep["tail"] = float(math.exp(cut))
+        spread = 1.4826 * _upper_mad(lc, le, lrep["median"])
+        rep["tail"] = float(math.exp(lrep["median"] + float(special.ndtri(1 - tail_p)) * spread))
         centres = (le[:-1] + le[1:]) / 2
-        rep["log_tail_share"] = excess = float(lc[centres > cut].sum() / lc.sum())
+        far = lrep["median"] + TAIL_Z * spread
+        rep["log_tail_share"] = excess = float(lc[centres > far].sum() / lc.sum())
         rep["bimodal"] = bool(rep["bimodal"] and excess > TAIL_EXCESS * (1 - special.ndtr(TAIL_Z)))
         if rep["bimodal"]:
             rep.update(threshold=float(rep["mixture"]["threshold"]), split="mixture")
@@ -407,10 +421,12 @@ def auto_rule_threshold(values: Any, bins: int = DEFAULT_BINS) -> dict[str, Any]
     return rep
 
 
-def _auto_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
-    rep = auto_rule_threshold(mag, bins)
-    details["auto"] = rep
-    return float(rep["threshold"])
+def _auto_rule(tail_p: float) -> Callable[..., float]:
+    def apply(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
+        rep = auto_rule_threshold(mag, bins, tail_p)
+        details["auto"] = rep
+        return float(rep["threshold"])
+    return apply
 
 
 def _chi2_rule(mag: Any, fit: Any, bins: int, alpha: float, details: dict[str, Any]) -> float:
@@ -427,8 +443,9 @@ THRESHOLDS: dict[str, ThresholdRule] = {
     "otsu": ThresholdRule(_otsu_rule, False, "Otsu (1979): maximum between-class variance"),
     "mixture": ThresholdRule(_mixture_rule, False, "two-Gaussian mixture (EM), equal weighted densities"),
     "chi2": ThresholdRule(_chi2_rule, True, "chi-square tail of the no-change model at alpha"),
-    "auto": ThresholdRule(_auto_rule, False, "bimodality test (EM mixture, Ashman's D, BIC) before "
-                          "a cut; unimodal: only the robust no-change tail; 3x3 majority", True),
+    **{name: ThresholdRule(_auto_rule(p), False, "bimodality test (EM mixture, Ashman's D, BIC) "
+                           f"before a cut; unimodal: the robust no-change tail at {100 * p:g}%; "
+                           "3x3 majority", True) for name, p in AUTO_TAIL_RULES.items()},
 }
 
 #: the default rule: refuses to split a unimodal (no-change only) magnitude

@@ -27,14 +27,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rsvlm_temporal.change.thresholds import DEFAULT_THRESHOLD
+from rsvlm_temporal.change.thresholds import AUTO_TAIL_RULES, DEFAULT_THRESHOLD
 from rsvlm_temporal.errors import InsufficientDataError
 from rsvlm_temporal.evaluate.metrics import ConfusionCounts
 
 __all__ = ["RealSetScore", "evaluate_real", "leave_one_set_out", "real_table"]
 
 #: the threshold rules the leave-one-set-out choice is made among
-CANDIDATES: tuple[str, ...] = (DEFAULT_THRESHOLD, "otsu")
+#: (the bimodality-test rules: Otsu and the mixture split a unimodal magnitude, so they are no
+#: candidates for a default)
+CANDIDATES: tuple[str, ...] = tuple(AUTO_TAIL_RULES)
 
 
 @dataclass

@@ -178,8 +178,10 @@ def _target_resolution(
 
 def _item_bounds_in(item: NormalisedItem, epsg: int) -> Bounds | None:
     """The item's footprint (minx, miny, maxx, maxy) in EPSG:``epsg``: its native grid bounds
-    (reprojected when the item lies in another CRS, e.g. the neighbouring UTM zone), else its
-    lon/lat ``bbox`` reprojected; None when the item says neither."""
+    (reprojected when the item lies in another CRS, e.g. the neighbouring UTM zone). Every
+    normalised item has a grid on some band: declared (proj:*) or, where the item declares none,
+    its first band's file header (:func:`rsvlm_temporal.io.items.normalise_item`), never the
+    lon/lat ``bbox``, which reprojected is larger than the grid; None for an item without one."""
     for b in item.bands:
         g = item.grid(b)
         if g is not None and g[0] == epsg:
@@ -188,8 +190,6 @@ def _item_bounds_in(item: NormalisedItem, epsg: int) -> Bounds | None:
         g, native = item.grid(b), item.bounds(b)
         if g is not None and native is not None:
             return transform_bounds(native, g[0], epsg)
-    if item.bbox is not None:
-        return transform_bounds(item.bbox, 4326, epsg)
     return None
 
 
@@ -223,7 +223,7 @@ def _target_bounds(
     if bounds is None:
         if not per_item:
             raise ItemError(
-                "cannot tell the extent: items carry neither proj:transform/proj:shape nor a bbox; "
+                "cannot tell the extent: no item carries a grid (proj:transform/proj:shape); "
                 "pass bounds=(minx, miny, maxx, maxy) in the target CRS"
             )
         bounds = (
@@ -542,7 +542,8 @@ def load_cube(
       the finest native pixel of the requested bands; 30 m when Landsat and Sentinel-2 merge);
       ``bounds`` in the target CRS or ``bounds_latlon`` in EPSG:4326 (default: the union of the
       item footprints from ``proj:transform`` + ``proj:shape``, reprojected for items in another
-      CRS, else from their ``bbox``), snapped to the native grid. The chosen CRS, affine
+      CRS; an item that declares no grid takes its first band's file header, read once per
+      href, never its lon/lat ``bbox``), snapped to the native grid. The chosen CRS, affine
       transform and resolution are in ``attrs`` (``crs``, ``epsg``, ``transform``, ``resolution``).
     - Reflectance is float32 0-1 (scale/offset from ``raster:bands`` or the product convention),
       NaN where the quality flags hit ``mask_flags`` (nodata, cloud, shadow, cirrus, saturated).

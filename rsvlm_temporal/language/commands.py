@@ -47,8 +47,9 @@ def _evidence(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
     from rsvlm_temporal.pipeline import run_analysis
 
     out = Path(args.out)
+    grid: dict[str, Any] = {}
     if args.demo:
-        from rsvlm_temporal.synth import SCENARIO_NAMES, demo_catalog
+        from rsvlm_temporal.synth import DEMO_RESOLUTION_M, SCENARIO_NAMES, demo_catalog
 
         if args.demo not in SCENARIO_NAMES:
             raise RsvlmError(f"unknown demo scenario {args.demo!r}; expected one of {list(SCENARIO_NAMES)}")
@@ -57,6 +58,7 @@ def _evidence(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
         items = load_items(root / args.demo / "catalog.json")
         aoi = None
         out = out / args.demo
+        grid["resolution"] = DEMO_RESOLUTION_M  # the grid of `rsvlm demo`
     elif args.catalog or args.bbox or args.aoi:
         from rsvlm_temporal.cli import _baseline_start, _items
 
@@ -66,13 +68,13 @@ def _evidence(args: argparse.Namespace) -> tuple[Any, Any, Path | None]:
     bounds = aoi.bbox if aoi is not None else None
 
     def rerun(start: str, end: str) -> Evidence:
-        o = run_analysis(items, out / f"period-{start}-{end}", start, end, bounds_latlon=bounds)
+        o = run_analysis(items, out / f"period-{start}-{end}", start, end, bounds_latlon=bounds, **grid)
         return o.evidence
 
     cached = out / "evidence.json"
     if cached.is_file() and not (args.start or args.end):
         return Evidence.from_json(cached.read_text()), rerun, out
-    outputs = run_analysis(items, out, args.start, args.end, bounds_latlon=bounds)
+    outputs = run_analysis(items, out, args.start, args.end, bounds_latlon=bounds, **grid)
     return outputs.evidence, rerun, out
 
 

@@ -63,13 +63,7 @@ def cmd_find(args: argparse.Namespace) -> int:
     out = {"query": res.query, "nearest_class": res.score.attrs.get("nearest_class"), "matched_ha": res.matched_ha,
            "where": res.where, "dates": [{"date": d, "share": s} for d, s in res.dates],
            "score_file": args.out}
-    if args.json:
-        print(json.dumps(out))
-    elif not res.matched_ha:
-        print(f"no area of {args.run} matches {args.query!r}")
-    else:
-        when = ", ".join(f"{d} ({100 * s:.0f}%)" for d, s in res.dates) or "no learned date"
-        print(f"{res.matched_ha:g} ha match {args.query!r}, mostly in the {res.where}; changed on {when}")
+    print(json.dumps(out) if args.json else res.describe())
     return 0
 
 

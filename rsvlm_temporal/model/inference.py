@@ -18,6 +18,10 @@ from rsvlm_temporal.errors import InsufficientDataError, ParameterError
 from rsvlm_temporal.model.inputs import day_numbers, sensor_codes, to_model_bands
 
 N_FIXED = 4  # probability, date (days since 1970), label index, label score
+#: torch intra-op threads of one model task: dask already runs one task per core, and torch's own
+#: threads on top oversubscribe the cores (2-core machine: 3x the CPU time per chunk with 2
+#: threads; benchmarks/model_speedup.py)
+TASK_TORCH_THREADS = 1
 
 
 @dataclass
@@ -87,23 +91,28 @@ def _block(values: np.ndarray, *, spec: tuple[str, str | None], model: Any, band
     prob = np.zeros((h, w), np.float32)
     date = np.full((h, w), np.nan, np.float32)
     emb = None
-    for a, b in windows:
-        if b - a < 2:
-            continue
-        xs, ds = x[a:b], days[a:b]
-        with torch.no_grad():
-            out = m(torch.from_numpy(xs), torch.from_numpy(sensors[a:b]), torch.from_numpy(ds),
-                    reference=float(ds.min()) if reference is None else reference)
-        p = torch.sigmoid(out["mask_logit"]).numpy()
-        p = np.where(out["valid"].sum(0).numpy() >= 2, p, 0.0).astype(np.float32)
-        e = out["embedding"].numpy()
-        d = np.where(p > 0.5, ds[out["date_logit"].argmax(0).numpy()], np.nan)
-        if emb is None:
-            emb = e.copy()
-        take = p > prob
-        prob = np.where(take, p, prob)
-        date = np.where(take, d, date)
-        emb[take] = e[take]
+    threads = torch.get_num_threads()  # this thread's setting (OpenMP: per thread), restored below
+    torch.set_num_threads(TASK_TORCH_THREADS)
+    try:
+        for a, b in windows:
+            if b - a < 2:
+                continue
+            xs, ds = x[a:b], days[a:b]
+            with torch.inference_mode():
+                out = m(torch.from_numpy(xs), torch.from_numpy(sensors[a:b]), torch.from_numpy(ds),
+                        reference=float(ds.min()) if reference is None else reference)
+            p = torch.sigmoid(out["mask_logit"]).numpy()
+            p = np.where(out["valid"].sum(0).numpy() >= 2, p, 0.0).astype(np.float32)
+            e = out["embedding"].numpy()
+            d = np.where(p > 0.5, ds[out["date_logit"].argmax(0).numpy()], np.nan)
+            if emb is None:
+                emb = e.copy()
+            take = p > prob
+            prob = np.where(take, p, prob)
+            date = np.where(take, d, date)
+            emb[take] = e[take]
+    finally:
+        torch.set_num_threads(threads)
     if emb is None:  # no window with 2 dates: nothing the model can read
         emb = np.zeros((h, w, int(m.cfg["embed_dim"])), np.float32)
     lab, score = zero_shot_labels(emb, class_emb, prob)

@@ -44,9 +44,11 @@ def spectral_features(x: torch.Tensor, sensor: torch.Tensor) -> tuple[torch.Tens
 
 
 class PixelTower(nn.Module):
-    """Our tiny tower: a per-pixel MLP over reflectance, band mask, sensor and indices."""
+    """Our tiny tower: a per-pixel MLP over reflectance, band mask, sensor and indices
+    (``pointwise``: each pixel-date is encoded on its own)."""
 
     stride = 1
+    pointwise = True
 
     def __init__(self, dim: int = 48, hidden: int = 96, **_: Any):
         super().__init__()

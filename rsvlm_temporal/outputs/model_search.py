@@ -51,6 +51,17 @@ class SearchResult:
     where: str | None = None
     matched_ha: float = 0.0
 
+    def describe(self) -> str:
+        """One sentence for people: how many hectares match the query, where (3x3 cell) and when
+        (dates with their share of the matching area), or that nothing matches and the zero-shot
+        class nearest the query (the CLI's ``rsvlm find`` and the dashboard's search)."""
+        if not self.matched_ha:
+            return (f"Nothing in this run matches \u201c{self.query}\u201d "
+                    f"(nearest class: {self.score.attrs.get('nearest_class')}).")
+        when = ", ".join(f"{d} ({100 * s:.0f}%)" for d, s in self.dates) or "no learned date"
+        return (f"{self.matched_ha:g} ha match \u201c{self.query}\u201d, mostly in the {self.where}; "
+                f"changed on {when}.")
+
 
 @dataclass
 class FewShotResult:

@@ -22,6 +22,7 @@ from rsvlm_temporal.synth.scenarios import (
 )
 from rsvlm_temporal.synth.writer import (
     DEMO_OPTIONS,
+    DEMO_RESOLUTION_M,
     DEMO_VERSION,
     SceneOutput,
     default_cache_dir,
@@ -31,7 +32,7 @@ from rsvlm_temporal.synth.writer import (
 )
 
 __all__ = [
-    "LANDSAT", "S2", "SCENARIO_NAMES", "SCENARIOS", "DEMO_OPTIONS", "DEMO_VERSION",
+    "LANDSAT", "S2", "SCENARIO_NAMES", "SCENARIOS", "DEMO_OPTIONS", "DEMO_RESOLUTION_M", "DEMO_VERSION",
     "SceneOptions", "SceneTruth", "SyntheticScene", "SyntheticSceneError", "SceneOutput",
     "make_scene", "write_scene", "demo_catalog", "default_cache_dir", "iter_demo_scenes",
 ]

@@ -65,10 +65,7 @@ def search_image(run_dir: Path, query: str) -> tuple[np.ndarray, str]:
     score = np.asarray(res.score.values, np.float32)
     top = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
     img = ramp(np.clip(score / top, 0, 1) if top > 0 else np.zeros_like(score), "viridis")
-    if not res.matched_ha:
-        return img, f"Nothing in this run matches \u201c{query}\u201d (nearest class: {res.score.attrs['nearest_class']})."
-    when = ", ".join(f"{d} ({100 * s:.0f}%)" for d, s in res.dates) or "no learned date"
-    return img, f"{res.matched_ha:g} ha match \u201c{query}\u201d, mostly in the {res.where}; changed on {when}."
+    return img, res.describe()
 
 
 def area_table(evidence: Evidence, table: str = "change") -> list[dict[str, object]]:

@@ -116,3 +116,25 @@ def test_raw_dn_pair_gets_mask_only(tmp_path, scale: float) -> None:
     res = analyze(_cube(b, a, ("2021-07-10", "2023-07-20")), workdir=tmp_path)
     assert "change_class" not in res.layers
     assert any(n.kind == "no_spectral_classes" for n in res.notes)
+
+
+def test_across_seasons_without_phenology_a_change_stays_change(tmp_path) -> None:
+    """A landscape that does not move with the seasons (a dry, built and bare scene: no
+    phenology) read across seasons: a significant change the class rules cannot type (bare
+    soil turned to a bright, different soil) is other change, not the seasonal difference."""
+    rng = np.random.default_rng(3)
+    z = np.zeros((N, N), np.float32)
+    before = {"bare_soil": z + 0.7, "built_up": z + 0.3}
+    after = {k: v.copy() for k, v in before.items()}
+    truth = np.zeros((N, N), bool)
+    truth[16:40, 20:44] = True  # a construction site: soil scraped and mixed with built-up
+    after["bare_soil"][truth] = 0.0
+    after["built_up"][truth] = 0.0
+    after["dry_vegetation"] = np.where(truth, 1.0, 0.0).astype(np.float32)
+    cls, mask, notes = _run(_image(before, rng), _image(after, rng), ("2021-07-10", "2023-01-15"), tmp_path)
+    assert any(n.kind == "season_mismatch" for n in notes)  # the seasons differ, and it says so
+    pred = mask == 1
+    tp = np.sum(pred & truth)
+    f1 = 2 * tp / (2 * tp + np.sum(pred & ~truth) + np.sum(~pred & truth))
+    assert f1 >= 0.9, f1
+    assert float((cls[truth] == CHANGE_CODES["seasonal"]).mean()) < 0.05

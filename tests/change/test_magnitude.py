@@ -280,3 +280,80 @@ def test_non_convergence_is_a_detail_not_a_warning():
     assert not fit.converged and fit.iterations == 2
     assert not [x for x in w if issubclass(x.category, RuntimeWarning)]
     assert "did not converge" in fit.details["not_converged"]
+
+
+def _lazy_and_in_memory(method: str, **kwargs: Any) -> tuple[Any, Any, list[int]]:
+    """The same dask-backed fit twice on the threaded scheduler: pixels held in memory (the
+    default for a small pair) and lazy passes (budget 0); also the sizes the first brought back."""
+    import rsvlm_temporal.change.magnitude as mag_mod
+
+    before, after, _ = synthetic_pair(n=90, bands=4, seed=11)
+    b = before.where(~((before.x < before.x[5]) & (before.y > before.y[7]))).chunk({"y": 40, "x": 25})
+    a = after.chunk({"y": 40, "x": 25})
+    made: list[int] = []
+    real = mag_mod._PixelsInMemory
+
+    class Counting(real):  # type: ignore[misc,valid-type]
+        def __init__(self, z: Any) -> None:
+            super().__init__(z)
+            made.append(self.nbytes)
+
+    # fit blocks of 40 x 50 px (uneven: 40, 40, 10 by 50, 40), unlike the input's 40 x 25
+    with pytest.MonkeyPatch.context() as mp, dask.config.set(scheduler="threads", num_workers=2):
+        mp.setattr(mag_mod, "FIT_BLOCK", 50)
+        mp.setattr(mag_mod, "_PixelsInMemory", Counting)
+        mem = change_magnitude(b, a, method=method, **kwargs)
+        mp.setattr(mag_mod, "_PixelsInMemory", real)
+        mp.setattr(mag_mod, "FIT_MEMORY_BYTES", 0)
+        lazy = change_magnitude(b, a, method=method, **kwargs)
+    assert mem.magnitude.data.chunks == lazy.magnitude.data.chunks == b.data.chunks[1:]
+    return mem, lazy, made
+
+
+@pytest.mark.parametrize("method,threshold", [("irmad", "otsu"), ("isfa", "auto"), ("irmad", "chi2")])
+def test_in_memory_fit_is_bit_identical_to_lazy_passes(method, threshold):
+    mem, lazy, made = _lazy_and_in_memory(method, threshold=threshold)
+    # the in-memory source was used once for the whole fit (not once per iteration), and it
+    # holds only the valid pixels: 8 float64 bands x (90^2 - 5 x 7 NaN corner) pixels,
+    assert len(made) == 1 and mem.iterations > 2
+    assert made[0] == 8 * 8 * (90 * 90 - 5 * 7) + 90 * 90  # and a bool validity per pixel
+    assert mem.iterations == lazy.iterations
+    assert mem.threshold == lazy.threshold
+    a, b = mem.magnitude.values, lazy.magnitude.values
+    assert np.array_equal(a.view(np.uint32), b.view(np.uint32))  # bit for bit, NaN included
+    assert np.array_equal(mem.mask.values, lazy.mask.values)
+    key = "canonical_correlations" if method == "irmad" else "eigenvalues"
+    assert np.array_equal(mem.details[key], lazy.details[key])
+    assert all(np.array_equal(x, y) for x, y in zip(mem.details["history"], lazy.details["history"]))
+
+
+def test_pixels_in_memory_sum_the_same_moments_as_reduce_blocks():
+    from rsvlm_temporal.change.magnitude import (
+        _block_moments,
+        _cca_transform,
+        _fit_source,
+        _PixelsInMemory,
+        _weighted_moments,
+    )
+    from rsvlm_temporal.compute.blocks import reduce_blocks
+
+    rng = np.random.default_rng(5)
+    arr = rng.lognormal(size=(6, 70, 53)).astype(np.float32) * 1e3
+    arr[:, 3, :9] = np.nan
+    arr[2, 40:44, 10:12] = np.inf
+    z = da.from_array(arr, chunks=(6, 17, 20))  # uneven blocks, 5 x 3 of them
+    with dask.config.set(scheduler="sync"):
+        src = _fit_source(z)
+        assert isinstance(src, _PixelsInMemory)
+        n, _, mean, cov = _weighted_moments(z, None, np.zeros(6))
+        t, _ = _cca_transform(mean, cov, 1e-9)
+        size = 3 + 6 + 36
+        for tt, shift in ((None, np.zeros(6)), (t, mean)):
+            lazy = reduce_blocks(z, _block_moments, size, tt, shift)
+            assert np.array_equal(src.reduce(tt, shift, size), lazy)
+        assert lazy[0] == 70 * 53 - 9 - 8
+        # over the budget, or not dask-backed: read lazily (or used as is)
+        assert _fit_source(z, budget=z.nbytes - 1) is z
+        assert _fit_source(arr) is arr
+    with dask.config.set(scheduler=dask.local.get_sync):  # the same function, given directly
+        assert isinstance(_fit_source(z), _PixelsInMemory)

@@ -9,7 +9,10 @@ from scipy.optimize import nnls
 from rsvlm_temporal.change.series import (
     ENDMEMBERS,
     SeriesParams,
+    _fcls_at,
     _first_persistent,
+    _last_median,
+    _post_median,
     _run_start,
     _seasonal_envelope,
     endmember_matrix,
@@ -152,3 +155,86 @@ def test_a_recurring_crop_trough_is_no_vegetation_loss() -> None:
     # one year of baseline (the late one) alone calls the next, usual harvest a loss
     one = series_kernel(refl, days, SeriesParams(baseline_years=1), BANDS)
     assert one[0, 0, 0] == CHANGE_CODES["vegetation_loss"]
+
+
+def _series_sample(seed: int = 0, T: int = 40, P: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(T, 3, P)).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan  # a NaN index on a valid date is skipped
+    valid = rng.random((T, P)) < 0.6
+    idx = rng.integers(-1, T, P)
+    idx[:50] = -1
+    return values, valid, idx
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_post_and_last_median_equal_the_median_of_the_selected_observations(n: int) -> None:
+    # the kernel moves the <= n selected observations into n slots before the median: the
+    # result must be the NaN-median over the whole series of exactly those observations
+    values, valid, idx = _series_sample(n)
+    T, P = valid.shape
+    order = np.cumsum(valid, axis=0)
+    start = np.where(idx >= 0, order[np.clip(idx, 0, T - 1), np.arange(P)], 0)
+    sel = valid & (order >= start) & (order < start + n) & (idx >= 0)
+    back = np.cumsum(valid[::-1], axis=0)[::-1]
+    sel_last = valid & (back <= n) & (idx >= 0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanmedian(np.where(sel[:, None], values, np.nan), axis=0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want_last = np.nanmedian(np.where(sel_last[:, None], values, np.nan), axis=0)
+    for got in (_post_median(values, valid, idx, n), _post_median(values, valid, idx, n, order)):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(_post_median(values[:, 0], valid, idx, n), want[0])
+    np.testing.assert_array_equal(_last_median(values, valid, idx, n), want_last)
+    assert np.isnan(want[:, :50]).all() and np.isfinite(want).any()
+
+
+def test_unmixing_only_where_a_break_was_found_equals_unmixing_everything() -> None:
+    em = endmember_matrix(BANDS)
+    rng = np.random.default_rng(3)
+    y = (em.T.astype(np.float64) @ rng.dirichlet(np.ones(len(ENDMEMBERS)), 300).T
+         + rng.normal(0, 0.01, (len(BANDS), 300)))
+    cols = np.flatnonzero(rng.random(300) < 0.3)
+    y[:, np.setdiff1d(np.arange(300), cols)] = np.nan  # the kernel's pixels without a break
+    frac, rms = fcls(y, em)
+    got_frac, got_rms = _fcls_at(y, em, cols)
+    np.testing.assert_array_equal(got_frac, frac)
+    np.testing.assert_array_equal(got_rms, rms)
+    assert all(np.isnan(a).all() for a in _fcls_at(y, em, cols[:0]))
+
+
+def test_fused_pass_equals_the_separate_passes(tmp_path) -> None:
+    # analyze() reads the cube once for the period composites, the series layers and the
+    # pixels clear in the period: each must equal what its own pass over the cube gives
+    import dask
+
+    from rsvlm_temporal.change.analysis import (
+        _fused_periods_series,
+        _period_median,
+        _series_layers,
+        clear_pass,
+    )
+    from rsvlm_temporal.io.catalog import load_items
+    from rsvlm_temporal.pipeline import analysis_cube
+    from rsvlm_temporal.synth import write_scene
+
+    scene = write_scene(tmp_path / "scene", "wildfire", keep_arrays=False, size=24, start="2019-01-01",
+                        end="2020-12-31", sensors=("s2",), s2_revisit_days=10, seed=3)
+    cube = analysis_cube(load_items(scene.catalog_path), chunksize=16)  # several chunks
+    cube = cube.sel(band=list(SeriesParams().bands))
+    times = cube.time.values
+    s, e = times[len(times) // 2].astype("datetime64[D]").item(), times[-1].astype("datetime64[D]").item()
+    p = clear_pass(cube, s, e, times[0], times[-1] + np.timedelta64(1, "D"))
+    windows = ((times[0], times[5]), (times[-6], times[-1]))
+    with dask.config.set(scheduler="sync"):
+        before, after, ser, period_clear = _fused_periods_series(cube, windows, p.in_period, SeriesParams(),
+                                                                 8, tmp_path / "work")
+        want = [_period_median(cube, *w, block=8).values for w in windows]
+        want_ser = _series_layers(cube, SeriesParams(), 8).compute()
+        for got, w in zip((before.values, after.values), want):
+            assert np.array_equal(got.view(np.uint32), w.view(np.uint32))
+        for name in want_ser.data_vars:
+            assert np.array_equal(ser[name].values.view(np.uint32), want_ser[name].values.view(np.uint32)), name
+        np.testing.assert_array_equal(period_clear.values, p.period_clear.values)
+    assert 0 < int(p.period_clear.sum()) and np.isfinite(want_ser.change_class.values).any()

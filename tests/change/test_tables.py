@@ -35,7 +35,7 @@ def test_unknown_method_and_threshold_list_the_valid_names() -> None:
     with pytest.raises(ParameterError, match="finite"):
         check_threshold(float("nan"))
     assert check_method("IRMAD") == "irmad" and check_threshold(0.3) == "fixed"
-    assert set(METHODS) == set(METHOD_TABLE) and set(THRESHOLDS) == {"otsu", "mixture", "chi2", "auto"}
+    assert set(METHODS) == set(METHOD_TABLE) and set(THRESHOLDS) == {"otsu", "mixture", "chi2", "auto", "auto-0.01", "auto-0.001"}
 
 
 def test_names_are_checked_before_any_pixel_is_read() -> None:

@@ -8,7 +8,9 @@ import pytest
 import xarray as xr
 
 from rsvlm_temporal.change.thresholds import (
+    AUTO_TAIL_RULES,
     DEFAULT_THRESHOLD,
+    TAIL_P,
     THRESHOLDS,
     auto_rule_threshold,
     auto_threshold,
@@ -23,7 +25,7 @@ RNG = np.random.default_rng(0)
 
 def test_default_is_auto_and_old_rules_remain() -> None:
     assert DEFAULT_THRESHOLD == "auto"
-    assert {"otsu", "mixture", "chi2", "auto"} <= set(THRESHOLDS)
+    assert {"otsu", "mixture", "chi2", "auto", "auto-0.01", "auto-0.001"} <= set(THRESHOLDS)
     with pytest.raises(UnknownNameError):
         check_threshold("kittler")
 
@@ -38,8 +40,15 @@ def test_default_is_auto_and_old_rules_remain() -> None:
 def test_unimodal_magnitude_is_not_split(name: str, values: np.ndarray) -> None:
     rep = auto_rule_threshold(values)
     assert not rep["bimodal"], name
-    assert float((values > rep["threshold"]).mean()) < 0.005  # the tail only
-    assert float((values > otsu_threshold(values)).mean()) > 0.05  # what Otsu does
+    # the robust no-change tail only (TAIL_P = 5%), never a split at the mode
+    assert float((values > rep["threshold"]).mean()) <= TAIL_P, name
+    assert float((values > otsu_threshold(values)).mean()) > 2 * TAIL_P  # what Otsu does
+    # spatially independent no-change noise: the 3 x 3 majority leaves (almost) nothing flagged
+    field = xr.DataArray((values > rep["threshold"]).reshape(250, 400), dims=("y", "x"))
+    assert float(regularise_mask(field).values.mean()) < 0.001, name
+    # the strict rule flags the far tail only
+    strict = auto_rule_threshold(values, tail_p=AUTO_TAIL_RULES["auto-0.001"])
+    assert float((values > strict["threshold"]).mean()) < 0.005, name
 
 
 def test_two_populations_are_split_near_the_truth() -> None:
