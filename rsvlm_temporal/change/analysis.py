@@ -20,14 +20,13 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from rasterio.windows import Window
 
 from rsvlm_temporal.change.bitemporal import BITEMPORAL_BANDS, bitemporal_classes, is_reflectance
 from rsvlm_temporal.change.magnitude import change_magnitude, check_method
 from rsvlm_temporal.change.series import LAYERS, SeriesParams, series_kernel
 from rsvlm_temporal.change.thresholds import DEFAULT_THRESHOLD
 from rsvlm_temporal.classes import BURN_SEVERITY_CLASSES, CHANGE_CLASSES, NODATA_CLASS
-from rsvlm_temporal.compute.store import _dataset, open_stack_array, write_stack
+from rsvlm_temporal.compute.store import open_stack_array, write_stack
 from rsvlm_temporal.errors import InsufficientDataError, PeriodError, UnknownBandError
 from rsvlm_temporal.grid import extent_of, extent_of_pixels, format_bounds, georef_attrs
 from rsvlm_temporal.io import masks
@@ -260,34 +259,18 @@ def _fused_periods_series(cube: xr.DataArray, windows: tuple[tuple[np.datetime64
     path = write_stack(ds, folder / "periods.tif", compress=None)
     # the composites as one read per chunk of their 2 x bands layers (the magnitude fit reads
     # them many times: never the series layers with them), the series layers as another
-    composites = _stack_layers(path, 0, 2 * nb, cube.data.chunks[2:])
+    composites = open_stack_array(path, cube.data.chunks[2:], layers=slice(0, 2 * nb))
     out = []
     for k in (0, 1):
         arr = composites.isel(layer=slice(k * nb, (k + 1) * nb)).rename(layer="band")
         arr = arr.assign_coords(band=list(bands))
         arr.attrs = dict(cube.attrs)
         out.append(arr)
-    layers = _stack_layers(path, 2 * nb, len(LAYERS) + 1, cube.data.chunks[2:]).data
+    layers = open_stack_array(path, cube.data.chunks[2:], layers=slice(2 * nb, None)).data
     ser = xr.Dataset({n: xr.DataArray(layers[i], dims=("y", "x"), coords=coords)  # as _series_layers
                       for i, n in enumerate(LAYERS)})
     period_clear = xr.DataArray(layers[-1] == 1, dims=("y", "x"), coords=coords)
     return out[0], out[1], ser, period_clear
-
-
-def _read_layers(path: str, first: int, count: int, block_info: Any = None) -> np.ndarray:
-    (y0, y1), (x0, x1) = block_info[None]["array-location"][1:]
-    return _dataset(path).read(indexes=list(range(first + 1, first + count + 1)),
-                               window=Window(x0, y0, x1 - x0, y1 - y0))
-
-
-def _stack_layers(path: Path, first: int, count: int, chunks: Any) -> xr.DataArray:
-    """Layers ``first`` .. ``first + count - 1`` of an uncompressed :func:`write_stack` file as a
-    lazy (layer, y, x) DataArray (``chunks``: its (y, x) chunks), one windowed read per chunk
-    for just those layers (``open_stack_array`` reads every layer of a chunk at once)."""
-    full = open_stack_array(path, chunks=chunks)  # names, coords and georef; nothing read
-    data = da.map_blocks(_read_layers, str(path), first, count, dtype=np.float32,
-                         chunks=((count,),) + full.data.chunks[1:])
-    return full.isel(layer=slice(first, first + count)).copy(data=data)
 
 
 def _series_layers(cube: xr.DataArray, params: SeriesParams, block: int) -> xr.Dataset:

@@ -368,15 +368,10 @@ def _block_magnitude(z: np.ndarray, t: LinearChangeTransform) -> np.ndarray:
     return m.reshape(z.shape[1:]).astype(np.float32)
 
 
-def _valid_pixels(z: np.ndarray) -> tuple[np.ndarray, int]:
-    """The (2p, n) pixels of a (2p, h, w) block that are finite in every band, contiguous, in the
-    block's own dtype (every float32 / integer value is exact in float64), and how many."""
-    pixels, n, _ = _valid_pixels_where(z)
-    return pixels, n
-
-
 def _valid_pixels_where(z: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-    """:func:`_valid_pixels` and where they are: the (h, w) bool validity of the block."""
+    """The (2p, n) pixels of a (2p, h, w) block that are finite in every band, contiguous, in the
+    block's own dtype (every float32 / integer value is exact in float64), how many, and where
+    they are: the (h, w) bool validity of the block."""
     q = z.shape[0]
     z = np.asarray(z)
     flat = z.reshape(q, -1)
@@ -393,13 +388,14 @@ def _block_moments(
     float64; every sum is a numpy reduction over a contiguous row (pairwise summation, whose
     order depends only on the number of pixels), never a BLAS product (see :func:`_variates`).
     """
-    return _pixel_moments(*_valid_pixels(z), t, shift)
+    pixels, n, _ = _valid_pixels_where(z)
+    return _pixel_moments(pixels, n, t, shift)
 
 
 def _pixel_moments(
     pixels: np.ndarray, n_valid: int, t: LinearChangeTransform | None, shift: np.ndarray
 ) -> np.ndarray:
-    """:func:`_block_moments` of a block's valid pixels (as :func:`_valid_pixels` returns them)."""
+    """:func:`_block_moments` of a block's valid pixels (as :func:`_valid_pixels_where` returns them)."""
     q = pixels.shape[0]
     zz = np.array(pixels, dtype=np.float64, order="C")
     if t is None:
@@ -434,7 +430,7 @@ class _PixelsInMemory:
         done = dask.compute(*[dask.delayed(_valid_pixels_where)(c) for c in cells])
         self.blocks: list[tuple[np.ndarray, int]] = [(b, n) for b, n, _ in done]
         self.where: list[np.ndarray] = [v for _, _, v in done]
-        self.nbytes = sum(b.nbytes + v.nbytes for b, _, v in done)
+        self.nbytes = sum(b.nbytes + v.nbytes for b, _, v in done)  # what the fit holds
 
     def _map(self, fn: Callable[[tuple[np.ndarray, int]], np.ndarray]) -> list[np.ndarray]:
         """``fn`` of every block, on a pool of the scheduler's threads (in block order)."""

@@ -321,18 +321,20 @@ def _read_window(path: str, band: int, block_info: Any = None) -> np.ndarray:
     return _dataset(path).read(band, window=Window(x0, y0, x1 - x0, y1 - y0))
 
 
-def _read_bands(path: str, block_info: Any = None) -> np.ndarray:
+def _read_bands(path: str, indexes: list[int], block_info: Any = None) -> np.ndarray:
     loc = block_info[None]["array-location"]
     (y0, y1), (x0, x1) = loc[1:]
-    return _dataset(path).read(window=Window(x0, y0, x1 - x0, y1 - y0))
+    return _dataset(path).read(indexes=indexes, window=Window(x0, y0, x1 - x0, y1 - y0))
 
 
 def open_stack_array(path: str | Path,
-                     chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512) -> xr.DataArray:
-    """Every layer written by :func:`write_stack` as one lazy float32 (layer, y, x) DataArray (as
-    stored: dates as days since 1970-01-01), with the georef attrs; one windowed read per chunk
-    for all layers in an uncompressed stack, per chunk and layer otherwise. ``chunks``: a chunk
-    side in px, or the (y, x) chunk sizes of another array of the same grid."""
+                     chunks: int | tuple[tuple[int, ...], tuple[int, ...]] = 512,
+                     layers: slice | None = None) -> xr.DataArray:
+    """The layers written by :func:`write_stack` (every one, or the ``layers`` slice of them) as
+    one lazy float32 (layer, y, x) DataArray (as stored: dates as days since 1970-01-01), with
+    the georef attrs; one windowed read per chunk for those layers in an uncompressed stack, per
+    chunk and layer otherwise. ``chunks``: a chunk side in px, or the (y, x) chunk sizes of
+    another array of the same grid."""
     path = str(path)
     with rasterio.open(path) as src:
         tags = src.tags()
@@ -341,16 +343,19 @@ def open_stack_array(path: str | Path,
         crs = src.crs.to_string()
         epsg = src.crs.to_epsg()
         joint = src.compression is None
-    names = json.loads(tags["layers"])
+    every = json.loads(tags["layers"])
+    ks = list(range(len(every)))[layers or slice(None)]
+    names = [every[k] for k in ks]
     yx = da.core.normalize_chunks((chunks, chunks) if isinstance(chunks, int) else chunks, (h, w))
     if joint:
-        data = da.map_blocks(_read_bands, path, dtype=np.float32, chunks=((len(names),),) + yx)
+        data = da.map_blocks(_read_bands, path, [k + 1 for k in ks], dtype=np.float32,
+                             chunks=((len(names),),) + yx)
     else:
         data = da.stack([da.map_blocks(_read_window, path, k + 1, dtype=np.float32, chunks=yx)
-                         for k in range(len(names))])
+                         for k in ks])
     georef = {"crs": crs, "epsg": epsg, "transform": tuple(t)[:6], "resolution": (t.a, -t.e)}
     return xr.DataArray(data, dims=("layer", "y", "x"), coords={"layer": names, **coords_for(t, (h, w))},
-                        attrs={**georef, "layer_dtypes": json.loads(tags["dtypes"]),
+                        attrs={**georef, "layer_dtypes": [json.loads(tags["dtypes"])[k] for k in ks],
                                "layer_attrs": json.loads(tags.get("attrs", "{}"))})
 
 
